@@ -1,0 +1,273 @@
+package launcher
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxPID is the largest pid Linux hands out (PID_MAX_LIMIT, 2^22). A pid
+// file naming a larger number is junk, not a process.
+const maxPID = 1 << 22
+
+// ValidName reports whether name can name a daemon: one or more of
+// [A-Za-z0-9._-], not starting with a dot (so it is never "." or "..", never
+// hidden, and never holds a path separator).
+func ValidName(name string) bool {
+	if name == "" || name[0] == '.' || len(name) > 200 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// parsePID reads a pid file's content strictly: a decimal pid greater than 1
+// and at most maxPID, optionally followed by one newline. Anything else is
+// an error (never a 0 that could later reach kill).
+func parsePID(b []byte) (int, error) {
+	digits := bytes.TrimSuffix(b, []byte("\n"))
+	if len(digits) == 0 || len(digits) > 7 || digits[0] == '0' {
+		return 0, detail(ErrBadPIDFile, "%q is not a pid", clip(b))
+	}
+	n := 0
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, detail(ErrBadPIDFile, "%q is not a pid", clip(b))
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n <= 1 || n > maxPID {
+		return 0, detail(ErrBadPIDFile, "pid %d is out of range", n)
+	}
+	return n, nil
+}
+
+// clip keeps error messages short when a file holds junk.
+func clip(b []byte) string {
+	if len(b) > 32 {
+		return string(b[:32]) + "..."
+	}
+	return string(b)
+}
+
+// identity is the record in <name>.id: enough to tell the process we
+// started from any later process that happens to get the same pid.
+type identity struct {
+	PID        int       `json:"pid"`
+	StartTicks uint64    `json:"start_ticks"` // field 22 of /proc/<pid>/stat
+	BootID     string    `json:"boot_id"`
+	PIDNS      uint64    `json:"pid_ns"` // inode of /proc/self/ns/pid of the controller
+	Started    time.Time `json:"started"`
+	Command    []string  `json:"command,omitempty"`
+	Func       string    `json:"func,omitempty"`
+	Token      string    `json:"token"`
+}
+
+func parseIdentity(b []byte) (identity, error) {
+	var id identity
+	if err := json.Unmarshal(b, &id); err != nil {
+		return identity{}, detail(ErrBadIdentity, "%v", err)
+	}
+	if id.PID <= 1 || id.PID > maxPID {
+		return identity{}, detail(ErrBadIdentity, "pid %d is out of range", id.PID)
+	}
+	if id.StartTicks == 0 {
+		return identity{}, detail(ErrBadIdentity, "no start time")
+	}
+	return id, nil
+}
+
+// newToken returns an unguessable token that marks one spawn.
+func newToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
+	return hex.EncodeToString(b[:])
+}
+
+// readSmallFile reads a regular file of at most limit bytes without
+// following a symlink in its last component and without blocking on a FIFO.
+func readSmallFile(path string, limit int64) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, fmt.Errorf("%w: %s", ErrSymlink, path)
+		}
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
+	}
+	return b, nil
+}
+
+// readPIDFile returns the pid in path and the file's modification time.
+func readPIDFile(path string) (int, time.Time, error) {
+	b, err := readSmallFile(path, 64)
+	if err != nil {
+		if errors.Is(err, ErrSymlink) {
+			return 0, time.Time{}, err
+		}
+		if errors.Is(err, os.ErrNotExist) {
+			return 0, time.Time{}, err
+		}
+		return 0, time.Time{}, fmt.Errorf("%w: %v", ErrBadPIDFile, err)
+	}
+	pid, err := parsePID(b)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("%s: %w", path, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return 0, time.Time{}, err
+	}
+	return pid, time.Unix(st.Mtim.Unix()), nil
+}
+
+func readIdentityFile(path string) (identity, error) {
+	b, err := readSmallFile(path, 64<<10)
+	if err != nil {
+		if errors.Is(err, ErrSymlink) || errors.Is(err, os.ErrNotExist) {
+			return identity{}, err
+		}
+		return identity{}, fmt.Errorf("%w: %v", ErrBadIdentity, err)
+	}
+	id, err := parseIdentity(b)
+	if err != nil {
+		return identity{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return id, nil
+}
+
+// writeFileAtomic replaces path with data: a new temp file in the same
+// directory (O_EXCL|O_NOFOLLOW, so nothing planted is written through),
+// fsync, rename. A symlink planted at path is replaced, never followed.
+func writeFileAtomic(path string, data []byte) error {
+	dir, base := filepath.Split(path)
+	tmp := filepath.Join(dir, "."+base+".tmp-"+newToken()[:12])
+	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return &os.PathError{Op: "create", Path: tmp, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), tmp)
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// writePIDFiles writes <name>.pid and <name>.id.
+func writePIDFiles(pidPath, idPath string, id identity) error {
+	b, err := json.Marshal(id)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(idPath, append(b, '\n')); err != nil {
+		return err
+	}
+	return writeFileAtomic(pidPath, []byte(strconv.Itoa(id.PID)+"\n"))
+}
+
+// removePIDFiles removes <name>.pid and <name>.id; missing files are fine.
+// The caller holds the lock.
+func removePIDFiles(pidPath, idPath string) error {
+	err1 := os.Remove(pidPath)
+	err2 := os.Remove(idPath)
+	if errors.Is(err1, os.ErrNotExist) {
+		err1 = nil
+	}
+	if errors.Is(err2, os.ErrNotExist) {
+		err2 = nil
+	}
+	return errors.Join(err1, err2)
+}
+
+// openLock opens (creating it if needed) the stable lock file, never
+// through a symlink. The fd is close-on-exec; the spawn passes it on
+// explicitly.
+func openLock(path string) (int, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o644)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return -1, fmt.Errorf("%w: %s", ErrSymlink, path)
+		}
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return -1, fmt.Errorf("%s: not a regular file", path)
+	}
+	return fd, nil
+}
+
+// tryLock takes an exclusive flock without waiting. It reports false when
+// somebody else (a daemon that inherited the lock fd, or another
+// controller) holds it.
+func tryLock(fd int) (bool, error) {
+	for {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, unix.EWOULDBLOCK):
+			return false, nil
+		case errors.Is(err, unix.EINTR):
+			continue
+		default:
+			return false, err
+		}
+	}
+}
+
+// lockBusy reports whether somebody holds the lock at path, taking and
+// dropping it at once when it is free.
+func lockBusy(path string) (bool, error) {
+	fd, err := openLock(path)
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(fd)
+	got, err := tryLock(fd)
+	return !got, err
+}

@@ -1,0 +1,44 @@
+package launcher
+
+import (
+	"errors"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// process is the handle on one daemon's main process. It is the only place
+// that waits for or signals a process, and it never waits on anything but
+// its own pid, and never without WNOHANG.
+type process struct {
+	pid   int
+	pidfd int  // -1 when the kernel has no pidfds (then pid alone)
+	own   bool // our child: its exit status can be reaped
+	group bool // it leads its own process group (setsid), so pgid == pid
+	start uint64
+	// pollfd is kept here so checking an adopted process allocates nothing.
+	pollfd [1]unix.PollFd
+	done   bool // exited and (if own) reaped: never signal it again
+}
+
+// statusFromWait converts a wait status into an ExitStatus.
+func statusFromWait(ws syscall.WaitStatus) *ExitStatus {
+	if ws.Signaled() {
+		return &ExitStatus{Code: -1, Signal: ws.Signal(), CoreDumped: ws.CoreDump()}
+	}
+	return &ExitStatus{Code: ws.ExitStatus()}
+}
+
+// signalGroupSafe sends sig to the process group pgid, refusing the groups
+// that must never be hit: pgid <= 1 and our own group.
+func signalGroupSafe(pgid int, sig syscall.Signal) error {
+	if pgid <= 1 || pgid == unix.Getpgrp() {
+		return errors.New("refusing to signal process group " + strconv.Itoa(pgid))
+	}
+	err := unix.Kill(-pgid, sig)
+	if errors.Is(err, unix.ESRCH) {
+		return nil // the group is gone: nothing to signal
+	}
+	return err
+}

@@ -1,0 +1,166 @@
+package launcher
+
+import (
+	"errors"
+	"os"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// sigchld is the SIGCHLD part of siginfo_t that waitid fills in: pid and
+// status follow signo, errno and code (and padding to the union's
+// alignment, which is that of a pointer).
+type sigchld struct {
+	pid    int32
+	uid    uint32
+	status int32
+}
+
+const sigchldOffset = 3*4 + (unsafe.Sizeof(uintptr(0)) - 4) // 16 on 64-bit, 12 on 32-bit
+
+func siginfoChild(info *unix.Siginfo) *sigchld {
+	return (*sigchld)(unsafe.Add(unsafe.Pointer(info), sigchldOffset))
+}
+
+// check reports, without waiting, whether the process has exited. Our own
+// children are reaped (waitid on their pidfd, or on their pid where there
+// are no pidfds) and their status returned; for other processes (adopted
+// ones) the status is unknown (nil) unless we became their reaper.
+func (p *process) check() (exited bool, st *ExitStatus, err error) {
+	if p.done {
+		return true, nil, nil
+	}
+	var info unix.Siginfo
+	wait := func() error {
+		switch {
+		case p.pidfd >= 0:
+			return unix.Waitid(unix.P_PIDFD, p.pidfd, &info, unix.WEXITED|unix.WNOHANG, nil)
+		case p.own:
+			return unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOHANG, nil)
+		}
+		return unix.ECHILD
+	}
+	err = wait()
+	for errors.Is(err, unix.EINTR) {
+		err = wait()
+	}
+	switch {
+	case err == nil:
+		c := siginfoChild(&info)
+		if c.pid == 0 {
+			return false, nil, nil // still running
+		}
+		p.done = true
+		switch info.Code {
+		case 1: // CLD_EXITED
+			return true, &ExitStatus{Code: int(c.status)}, nil
+		case 3: // CLD_DUMPED
+			return true, &ExitStatus{Code: -1, Signal: syscall.Signal(c.status), CoreDumped: true}, nil
+		default: // CLD_KILLED
+			return true, &ExitStatus{Code: -1, Signal: syscall.Signal(c.status)}, nil
+		}
+	case errors.Is(err, unix.ECHILD):
+		// Not our child (adopted): the pidfd turns readable when it exits.
+		if !p.alive() {
+			p.done = true
+			return true, nil, nil
+		}
+		return false, nil, nil
+	default:
+		return false, nil, err
+	}
+}
+
+// alive reports whether the process has not exited, without reaping it. An
+// exited process that nobody has reaped yet (state Z) is not alive, which
+// kill(pid, 0) would not tell.
+func (p *process) alive() bool {
+	if p.done {
+		return false
+	}
+	if p.pidfd >= 0 {
+		p.pollfd[0] = unix.PollFd{Fd: int32(p.pidfd), Events: unix.POLLIN}
+		n, err := unix.Poll(p.pollfd[:], 0)
+		if err != nil {
+			return true // cannot tell; the next check will
+		}
+		return n == 0
+	}
+	st, err := readProcStat(p.pid)
+	return err == nil && st.startTicks == p.start && st.state != 'Z' && st.state != 'X'
+}
+
+// signal sends sig to the process itself, through its pidfd, so a reused
+// pid is never hit.
+func (p *process) signal(sig syscall.Signal) error {
+	if p.done {
+		return ErrNotRunning
+	}
+	if p.pid <= 1 {
+		return errors.New("refusing to signal pid <= 1")
+	}
+	var err error
+	if p.pidfd >= 0 {
+		err = unix.PidfdSendSignal(p.pidfd, sig, nil, 0)
+	} else if p.own || p.alive() {
+		err = unix.Kill(p.pid, sig)
+	}
+	if errors.Is(err, unix.ESRCH) {
+		return ErrNotRunning
+	}
+	return err
+}
+
+// close releases the pidfd. The process is not touched.
+func (p *process) close() {
+	if p.pidfd >= 0 {
+		unix.Close(p.pidfd)
+		p.pidfd = -1
+	}
+}
+
+// pidfdOK probes once whether the kernel has pidfd_open (Linux 5.3).
+var pidfdOK = sync.OnceValue(func() bool {
+	fd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
+})
+
+// openProcess takes a handle on a process that we did not spawn (or spawned
+// in an earlier life): a pidfd first, then the check that it is the process
+// the files describe, so that whatever is signalled through the handle
+// later is that process. verify gets /proc/<pid>/stat. It returns
+// os.ErrNotExist when no matching live process exists.
+func openProcess(pid int, verify func(procStat) bool) (*process, error) {
+	if pid <= 1 {
+		return nil, os.ErrNotExist
+	}
+	p := &process{pid: pid, pidfd: -1}
+	if pidfdOK() {
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			if errors.Is(err, unix.ESRCH) {
+				return nil, os.ErrNotExist
+			}
+			return nil, err
+		}
+		p.pidfd = fd
+	}
+	st, err := readProcStat(pid)
+	if err != nil || st.state == 'Z' || st.state == 'X' || !verify(st) {
+		p.close()
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		return nil, os.ErrNotExist
+	}
+	p.start = st.startTicks
+	p.group = st.pgrp == pid
+	return p, nil
+}

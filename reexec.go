@@ -1,0 +1,111 @@
+package launcher
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Environment variables that mark a re-exec of the controller's binary.
+// Main removes them at once, so the daemon's own children never see them.
+const (
+	envFunc     = "LAUNCHER_FUNC"    // name of the registered function to run
+	envToken    = "LAUNCHER_TOKEN"   // this spawn's token, as in the identity record
+	envStopSig  = "LAUNCHER_STOPSIG" // the signal that cancels the function's context
+	envUmask    = "LAUNCHER_UMASK"   // octal umask to set, if any
+	envShim     = "LAUNCHER_SHIM"    // JSON shimRequest: reset signals, then exec
+	stdinBudget = 64 << 20           // the most data a Func daemon reads from stdin
+)
+
+// Func is a function a Func daemon runs. ctx is cancelled when the daemon is
+// asked to stop (its StopSignal arrives); data is what Start was given. A
+// nil return exits the process with status 0, an error with status 1 (the
+// error goes to the log).
+type Func func(ctx context.Context, data []byte) error
+
+var (
+	registryMu sync.Mutex
+	registry   = map[string]Func{}
+	mainCalled atomic.Bool
+)
+
+// Register makes fn available as the Func daemon name. Call it before
+// Main, from init or first thing in main, in the program that starts the
+// daemons (the daemon is a re-exec of that same binary). Registering a
+// name twice, or an empty name or nil fn, panics.
+func Register(name string, fn Func) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if name == "" || fn == nil {
+		panic("launcher: Register: empty name or nil function")
+	}
+	if _, dup := registry[name]; dup {
+		panic("launcher: Register: " + name + " registered twice")
+	}
+	registry[name] = fn
+}
+
+func registered(name string) Func {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	return registry[name]
+}
+
+// Main must be called first thing in main (a test binary calls it in
+// TestMain, before m.Run). In a process that launcher started as a Func
+// daemon, Main runs the registered function and exits with its result; in
+// the re-exec shim it resets signals and execs the daemon's command. In any
+// other process it returns at once. Main is the only function of this
+// package that exits the process.
+func Main() {
+	mainCalled.Store(true)
+	if spec, ok := os.LookupEnv(envShim); ok {
+		os.Unsetenv(envShim)
+		runShim(spec)
+	}
+	name, ok := os.LookupEnv(envFunc)
+	if !ok {
+		return
+	}
+	stopSig, _ := strconv.Atoi(os.Getenv(envStopSig))
+	umask, _ := strconv.ParseUint(os.Getenv(envUmask), 8, 32)
+	for _, k := range []string{envFunc, envToken, envStopSig, envUmask} {
+		os.Unsetenv(k)
+	}
+	os.Exit(runFunc(name, syscall.Signal(stopSig), os.FileMode(umask)))
+}
+
+func runFunc(name string, stopSig syscall.Signal, umask os.FileMode) int {
+	fn := registered(name)
+	if fn == nil {
+		fmt.Fprintf(os.Stderr, "launcher: no function %q is registered in this program\n", name)
+		return 2
+	}
+	resetSignals()
+	if umask != 0 {
+		unix.Umask(int(umask))
+	}
+	data, err := io.ReadAll(io.LimitReader(os.Stdin, stdinBudget))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "launcher: %s: reading data: %v\n", name, err)
+		return 1
+	}
+	if stopSig == 0 {
+		stopSig = syscall.SIGTERM
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), stopSig)
+	defer stop()
+	if err := fn(ctx, data); err != nil {
+		fmt.Fprintf(os.Stderr, "launcher: %s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}

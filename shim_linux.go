@@ -1,0 +1,68 @@
+package launcher
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// shimRequest is what the controller passes to the re-exec shim.
+type shimRequest struct {
+	Path  string   `json:"path"`
+	Argv  []string `json:"argv"`
+	Umask uint32   `json:"umask,omitempty"`
+}
+
+// runShim runs in a re-exec of the controller's binary between fork and the
+// daemon's exec: it does what SysProcAttr cannot (reset ignored signals and
+// the signal mask, set the umask) and execs the command. It never returns.
+func runShim(spec string) {
+	var r shimRequest
+	if err := json.Unmarshal([]byte(spec), &r); err != nil || r.Path == "" {
+		fmt.Fprintf(os.Stderr, "launcher: shim: bad request: %v\n", err)
+		os.Exit(127)
+	}
+	runtime.LockOSThread() // the mask is per thread; exec runs on this one
+	resetSignals()
+	var none unix.Sigset_t
+	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &none, nil)
+	if r.Umask != 0 {
+		unix.Umask(int(r.Umask))
+	}
+	env := os.Environ()
+	err := unix.Exec(r.Path, r.Argv, env)
+	fmt.Fprintf(os.Stderr, "launcher: exec %s: %v\n", r.Path, err)
+	os.Exit(127)
+}
+
+// kernelSigaction is struct sigaction as rt_sigaction(2) takes it on the
+// architectures Go runs Linux on (handler, flags, restorer, mask).
+type kernelSigaction struct {
+	handler  uintptr
+	flags    uintptr
+	restorer uintptr
+	mask     uint64
+}
+
+// resetSignals sets every ignored signal back to its default action, which
+// exec then keeps. Handled signals need nothing: exec resets them.
+func resetSignals() {
+	for sig := 1; sig <= 64; sig++ {
+		if sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP) {
+			continue
+		}
+		var old kernelSigaction
+		if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), 0,
+			uintptr(unsafe.Pointer(&old)), 8, 0, 0); e != 0 {
+			continue
+		}
+		if old.handler == 1 { // SIG_IGN
+			dfl := kernelSigaction{}
+			unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl)), 0, 8, 0, 0)
+		}
+	}
+}

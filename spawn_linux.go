@@ -1,0 +1,154 @@
+package launcher
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// spawnRequest is everything one spawn needs, resolved by the Daemon.
+type spawnRequest struct {
+	path  string   // absolute path of the program
+	argv  []string // argv[0] included
+	env   []string
+	dir   string
+	umask os.FileMode // 0: inherit
+	cred  *syscall.Credential
+	stdin int // fds the child gets as 0, 1 and 2, and 3 (the lock)
+	log   int
+	lock  int
+}
+
+// spawn forks and execs one detached daemon: its own session (so its own
+// process group, pgid == pid), only fds 0-3 open, through the re-exec shim
+// when signal dispositions or the umask must be reset between fork and exec.
+// It returns a handle holding the child's pidfd.
+func spawn(r spawnRequest) (*process, error) {
+	path, argv, env := r.path, r.argv, r.env
+	if r.umask != 0 || inheritedSignals() {
+		if !mainCalled.Load() {
+			return nil, detail(ErrNoMain, "the re-exec shim resets ignored signals and sets the umask")
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		b, _ := json.Marshal(shimRequest{Path: path, Argv: argv, Umask: uint32(r.umask)})
+		path, argv = exe, []string{exe, "launcher-shim"}
+		env = append(env[:len(env):len(env)], envShim+"="+string(b))
+	}
+	pidfd := -1
+	attr := &syscall.ProcAttr{
+		Dir:   r.dir,
+		Env:   env,
+		Files: []uintptr{uintptr(r.stdin), uintptr(r.log), uintptr(r.log), uintptr(r.lock)},
+		Sys:   &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd, Credential: r.cred},
+	}
+	pid, err := syscall.ForkExec(path, argv, attr)
+	if err != nil {
+		return nil, err
+	}
+	p := &process{pid: pid, pidfd: pidfd, own: true, group: true}
+	if st, err := readProcStat(pid); err == nil {
+		p.start = st.startTicks
+	}
+	return p, nil
+}
+
+// inheritedSignals reports whether this process ignores or blocks any
+// signal, which a child would inherit across exec (under nohup, say).
+// It reads /proc/self/status on each spawn rather than once, because a
+// program may call signal.Ignore at any time.
+func inheritedSignals() bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := sc.Bytes()
+		for _, key := range [...]string{"SigIgn:", "SigBlk:"} {
+			if v, ok := bytes.CutPrefix(line, []byte(key)); ok {
+				if n, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 16, 64); err == nil && n != 0 {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// openStdin returns the fd a daemon reads as stdin: data in a memfd (so
+// neither side ever blocks on a pipe), or /dev/null without data.
+func openStdin(data []byte) (int, error) {
+	if data == nil {
+		return unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	}
+	fd, err := unix.MemfdCreate("launcher-stdin", unix.MFD_CLOEXEC)
+	if err != nil {
+		return openStdinTemp(data)
+	}
+	f := os.NewFile(uintptr(fd), "stdin")
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return -1, err
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		f.Close()
+		return -1, err
+	}
+	nfd, err := unix.Dup(fd) // keep the fd number ours after f is closed
+	f.Close()
+	if err == nil {
+		unix.CloseOnExec(nfd)
+	}
+	return nfd, err
+}
+
+// openStdinTemp is the fallback for kernels without memfd: an unlinked
+// temp file.
+func openStdinTemp(data []byte) (int, error) {
+	f, err := os.CreateTemp("", "launcher-stdin-")
+	if err != nil {
+		return -1, err
+	}
+	os.Remove(f.Name())
+	defer f.Close()
+	if _, err := f.Write(data); err != nil {
+		return -1, err
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		return -1, err
+	}
+	fd, err := unix.Dup(int(f.Fd()))
+	if err == nil {
+		unix.CloseOnExec(fd)
+	}
+	return fd, err
+}
+
+// openLog opens the log for appending, never through a symlink, and only
+// if it is a regular file.
+func openLog(path string) (int, error) {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o644)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return -1, detail(ErrSymlink, "%s", path)
+		}
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return -1, &os.PathError{Op: "open", Path: path, Err: errors.New("not a regular file")}
+	}
+	// The daemon gets the fd blocking, as programs expect of stdout.
+	_ = unix.SetNonblock(fd, false)
+	return fd, nil
+}

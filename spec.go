@@ -1,0 +1,154 @@
+package launcher
+
+import (
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// KillMode says which processes Stop and ForceStop signal.
+type KillMode uint8
+
+const (
+	// KillGroup (the default) signals the daemon's whole process group, so
+	// children it started go too; the daemon counts as gone only when the
+	// group is empty.
+	KillGroup KillMode = iota
+	// KillProcess signals the main process only; processes it leaves
+	// behind are its own business (unless they hold its lock).
+	KillProcess
+)
+
+// Spec describes one daemon. It is a plain struct: the zero value of every
+// field but Name and one of Command or Func has a useful default, listed
+// with the field.
+type Spec struct {
+	// Name names the daemon and its files: one or more of [A-Za-z0-9._-],
+	// not starting with a dot. Required.
+	Name string
+
+	// Command is the program and its arguments. Command[0] without a slash
+	// is looked up in the controller's PATH. Exactly one of Command and
+	// Func must be set.
+	Command []string
+	// Func names a function registered with Register; the daemon is a
+	// re-exec of this program (os.Executable) that runs it. The program
+	// must call Main first thing in main.
+	Func string
+
+	// PIDDir holds <name>.pid, .id, .lock and .disabled. Default: for root
+	// /run/launcher, for other users $XDG_STATE_HOME/launcher/run
+	// ($HOME/.local/state/launcher/run). Created (0755) when missing.
+	PIDDir string
+	// LogDir holds <name>.log, where the daemon's stdout and stderr go.
+	// Default: for root /var/log/launcher, for other users
+	// $XDG_STATE_HOME/launcher/log. Created (0755) when missing.
+	LogDir string
+
+	// Dir is the daemon's working directory. Default: the controller's.
+	Dir string
+	// Env holds KEY=value pairs added to the controller's environment;
+	// where a key repeats, the last one wins.
+	Env []string
+	// Umask is the daemon's umask. Default (0): the controller's umask.
+	// Setting it for a Command daemon needs the re-exec shim, so the
+	// program must call Main.
+	Umask os.FileMode
+	// User and Group name the account the daemon runs as (by name or
+	// number). Default: the controller's. Only root can switch. With User
+	// alone, the user's primary group is used.
+	User, Group string
+
+	// StopSignal is what Stop sends (with SIGCONT, so a stopped process
+	// can act on it). Default: SIGTERM. The seed used SIGHUP.
+	StopSignal syscall.Signal
+	// StopTimeout is how long Poll waits after Stop before it sends
+	// SIGKILL. Default: 10s.
+	StopTimeout time.Duration
+	// StartSecs is how long the process must stay up to count as running;
+	// an exit before that is start-failed. Default: 1s. Negative: running
+	// at the first Poll.
+	StartSecs time.Duration
+	// KillMode: KillGroup (default) or KillProcess.
+	KillMode KillMode
+}
+
+// Defaults used where a Spec leaves a field zero.
+const (
+	DefaultStopTimeout = 10 * time.Second
+	DefaultStartSecs   = time.Second
+)
+
+// withDefaults returns the spec with every defaulted field filled in.
+func (s Spec) withDefaults() Spec {
+	if s.PIDDir == "" {
+		s.PIDDir = defaultDir("/run/launcher", "run")
+	}
+	if s.LogDir == "" {
+		s.LogDir = defaultDir("/var/log/launcher", "log")
+	}
+	if s.StopSignal == 0 {
+		s.StopSignal = syscall.SIGTERM
+	}
+	if s.StopTimeout <= 0 {
+		s.StopTimeout = DefaultStopTimeout
+	}
+	if s.StartSecs == 0 {
+		s.StartSecs = DefaultStartSecs
+	}
+	return s
+}
+
+func defaultDir(rootDir, sub string) string {
+	if os.Geteuid() == 0 {
+		return rootDir
+	}
+	state := os.Getenv("XDG_STATE_HOME")
+	if state == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			home = os.TempDir()
+		}
+		state = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(state, "launcher", sub)
+}
+
+// credential resolves User and Group; nil when neither is set.
+func (s Spec) credential() (*syscall.Credential, error) {
+	if s.User == "" && s.Group == "" {
+		return nil, nil
+	}
+	cred := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())}
+	if s.User != "" {
+		u, err := user.Lookup(s.User)
+		if err != nil {
+			if u2, err2 := user.LookupId(s.User); err2 == nil {
+				u, err = u2, nil
+			}
+		}
+		if err != nil {
+			return nil, detail(ErrBadSpec, "user %q: %v", s.User, err)
+		}
+		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+		cred.Uid, cred.Gid = uint32(uid), uint32(gid)
+	}
+	if s.Group != "" {
+		g, err := user.LookupGroup(s.Group)
+		if err != nil {
+			if g2, err2 := user.LookupGroupId(s.Group); err2 == nil {
+				g, err = g2, nil
+			}
+		}
+		if err != nil {
+			return nil, detail(ErrBadSpec, "group %q: %v", s.Group, err)
+		}
+		gid, _ := strconv.ParseUint(g.Gid, 10, 32)
+		cred.Gid = uint32(gid)
+	}
+	return cred, nil
+}
