@@ -93,16 +93,16 @@ func runFunc(name string, stopSig syscall.Signal, umask os.FileMode) int {
 	if umask != 0 {
 		unix.Umask(int(umask))
 	}
-	data, err := io.ReadAll(io.LimitReader(os.Stdin, stdinBudget))
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "launcher: %s: reading data: %v\n", name, err)
-		return 1
-	}
 	if stopSig == 0 {
 		stopSig = syscall.SIGTERM
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), stopSig)
 	defer stop()
+	data, err := io.ReadAll(io.LimitReader(os.Stdin, stdinBudget))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "launcher: %s: reading data: %v\n", name, err)
+		return 1
+	}
 	if err := fn(ctx, data); err != nil {
 		fmt.Fprintf(os.Stderr, "launcher: %s: %v\n", name, err)
 		return 1

@@ -1,0 +1,255 @@
+package launcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
+)
+
+// Helper daemons: the test binary re-execs itself to run them (launcher.Main
+// in TestMain), the way os/exec's tests impersonate helper programs. Each has
+// a lifetime cap so that nothing outlives a broken test for long.
+const helperLifetime = 2 * time.Minute
+
+var helpers = map[string]Func{
+	// sleep: runs until its context is cancelled (the stop signal).
+	"sleep": func(ctx context.Context, data []byte) error {
+		select {
+		case <-ctx.Done():
+		case <-time.After(helperLifetime):
+		}
+		return nil
+	},
+	// echo: writes its data to stdout (the log), then sleeps.
+	"echo": func(ctx context.Context, data []byte) error {
+		fmt.Printf("data=%q\n", data)
+		select {
+		case <-ctx.Done():
+		case <-time.After(helperLifetime):
+		}
+		return nil
+	},
+	// fail: exits at once with status 3.
+	"fail": func(ctx context.Context, data []byte) error {
+		os.Exit(3)
+		return nil
+	},
+	// stubborn: ignores the stop signal: only SIGKILL ends it.
+	"stubborn": func(ctx context.Context, data []byte) error {
+		fmt.Println("ready")
+		<-ctx.Done()
+		fmt.Println("ignoring stop")
+		time.Sleep(helperLifetime)
+		return nil
+	},
+	// sigign: prints its SigIgn and SigBlk masks.
+	"sigign": func(ctx context.Context, data []byte) error {
+		b, _ := os.ReadFile("/proc/self/status")
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "SigIgn:") || strings.HasPrefix(l, "SigBlk:") {
+				fmt.Println(l)
+			}
+		}
+		<-ctx.Done()
+		return nil
+	},
+}
+
+func TestMain(m *testing.M) {
+	for name, fn := range helpers {
+		Register(name, fn)
+	}
+	Main()
+	if mode := os.Getenv("LAUNCHER_TEST_CONTROLLER"); mode != "" {
+		os.Exit(runController(mode))
+	}
+	// Orphaned daemons (whose controller a test killed) are reparented to
+	// us, not to a pid 1 that may never reap them.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "subreaper:", err)
+	}
+	// Start the runtime's poller (epoll and eventfd fds) before counting.
+	if r, w, err := os.Pipe(); err == nil {
+		r.Close()
+		w.Close()
+	}
+	fds := countFDs()
+	code := m.Run()
+	if code == 0 {
+		if err := checkNoLeftovers(fds); err != nil {
+			fmt.Fprintln(os.Stderr, "leak check:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// checkNoLeftovers fails the suite if a test left a child process, a
+// goroutine or an fd behind.
+func checkNoLeftovers(fdsBefore int) error {
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	if err == nil {
+		if pid := siginfoChild(&info).pid; pid != 0 {
+			return fmt.Errorf("child process %d left behind", pid)
+		}
+		return errors.New("live child processes left behind")
+	}
+	if !errors.Is(err, unix.ECHILD) {
+		return err
+	}
+	if err := goleak.Find(); err != nil {
+		return err
+	}
+	if n := countFDs(); n > fdsBefore {
+		ents, _ := os.ReadDir("/proc/self/fd")
+		var links []string
+		for _, e := range ents {
+			l, _ := os.Readlink("/proc/self/fd/" + e.Name())
+			links = append(links, e.Name()+"->"+l)
+		}
+		return fmt.Errorf("%d fds open after the tests, %d before: %v", n, fdsBefore, links)
+	}
+	return nil
+}
+
+func countFDs() int {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	return len(ents) - 1 // the one ReadDir itself used
+}
+
+// runController is a controller process for tests that need a second
+// controller: it runs one operation on a daemon named by env and prints
+// the outcome on stdout.
+func runController(mode string) int {
+	spec := Spec{Name: os.Getenv("LT_NAME"), Func: "sleep", PIDDir: os.Getenv("LT_PIDDIR"),
+		LogDir: os.Getenv("LT_LOGDIR"), StartSecs: -1}
+	d, err := New(spec)
+	if err != nil {
+		fmt.Println("new:", err)
+		return 1
+	}
+	switch mode {
+	case "start-and-hang": // start, report the pid, then wait to be killed
+		if err := d.Start(nil); err != nil {
+			fmt.Println("start:", err)
+			return 1
+		}
+		fmt.Println(d.PID())
+		os.Stdout.Close()
+		time.Sleep(helperLifetime)
+	case "race-start": // wait for the go signal on stdin, then Start once
+		var b [1]byte
+		os.Stdin.Read(b[:])
+		err := d.Start(nil)
+		switch {
+		case err == nil:
+			fmt.Println("ok", d.PID())
+		case errors.Is(err, ErrBusy):
+			fmt.Println("busy")
+		default:
+			fmt.Println("error:", err)
+		}
+	}
+	d.Close()
+	return 0
+}
+
+// testSpec returns a spec with pid and log dirs under t.TempDir() and a
+// short StartSecs.
+func testSpec(t *testing.T, name, fn string) Spec {
+	t.Helper()
+	dir := t.TempDir()
+	return Spec{Name: name, Func: fn, PIDDir: dir + "/run", LogDir: dir + "/log",
+		StartSecs: 50 * time.Millisecond, StopTimeout: 5 * time.Second}
+}
+
+// newDaemon makes a Daemon and registers a cleanup that kills whatever
+// process it started, by pid (through its pidfd), and reaps it.
+func newDaemon(t *testing.T, spec Spec) *Daemon {
+	t.Helper()
+	d, err := New(spec)
+	if err != nil {
+		t.Fatalf("New(%s): %v", spec.Name, err)
+	}
+	t.Cleanup(func() { cleanupDaemon(t, d) })
+	return d
+}
+
+func cleanupDaemon(t *testing.T, d *Daemon) {
+	if d.State() != Stopped {
+		d.ForceStop()
+		waitState(t, d, Stopped)
+	}
+	d.Close()
+}
+
+// waitFor polls cond until it holds or the deadline passes, calling d.Poll
+// in between when d is given; it fails with what describe says.
+func waitFor(t *testing.T, what string, cond func() bool, describe func() string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	if dl, ok := t.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl.Add(-time.Second)
+	}
+	for delay := 100 * time.Microsecond; ; delay = min(delay*2, 20*time.Millisecond) {
+		if cond() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; saw %s", what, describe())
+		}
+		time.Sleep(delay) // a poll interval, not synchronisation: cond decides
+	}
+}
+
+// waitState polls d until it is in state want, and returns the events seen.
+func waitState(t *testing.T, d *Daemon, want State) []Event {
+	t.Helper()
+	var evs []Event
+	waitFor(t, d.Name()+" "+want.String(), func() bool {
+		evs = append(evs, d.Poll(time.Now())...)
+		return d.State() == want
+	}, func() string { return fmt.Sprintf("state %v, events %v", d.State(), evs) })
+	return evs
+}
+
+// pidAlive reports whether pid exists and has not exited.
+func pidAlive(pid int) bool {
+	st, err := readProcStat(pid)
+	return err == nil && st.state != 'Z' && st.state != 'X'
+}
+
+// helperController returns a command running this test binary as a second
+// controller process.
+func helperController(t *testing.T, mode string, spec Spec) *exec.Cmd {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "LAUNCHER_TEST_CONTROLLER="+mode, "LT_NAME="+spec.Name,
+		"LT_PIDDIR="+spec.PIDDir, "LT_LOGDIR="+spec.LogDir)
+	return cmd
+}
+
+// waitLog polls d's log (through ReadLog, so call it once first to set
+// the offset) until it has shown substr.
+func waitLog(t *testing.T, d *Daemon, substr string) string {
+	t.Helper()
+	var seen strings.Builder
+	waitFor(t, d.Name()+" log line "+strconv.Quote(substr), func() bool {
+		b, err := d.ReadLog()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen.Write(b)
+		return strings.Contains(seen.String(), substr)
+	}, func() string { return strconv.Quote(seen.String()) })
+	return seen.String()
+}
