@@ -51,11 +51,11 @@ var helpers = map[string]Func{
 		time.Sleep(helperLifetime)
 		return nil
 	},
-	// sigign: prints its SigIgn and SigBlk masks.
+	// sigign: prints its SigIgn mask.
 	"sigign": func(ctx context.Context, data []byte) error {
 		b, _ := os.ReadFile("/proc/self/status")
 		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "SigIgn:") || strings.HasPrefix(l, "SigBlk:") {
+			if strings.HasPrefix(l, "SigIgn:") {
 				fmt.Println(l)
 			}
 		}
@@ -133,6 +133,11 @@ func countFDs() int {
 func runController(mode string) int {
 	spec := Spec{Name: os.Getenv("LT_NAME"), Func: "sleep", PIDDir: os.Getenv("LT_PIDDIR"),
 		LogDir: os.Getenv("LT_LOGDIR"), StartSecs: -1}
+	if c := os.Getenv("LT_COMMAND"); c != "" {
+		spec.Func, spec.Command = "", strings.Split(c, "\x1f")
+	} else if f := os.Getenv("LT_FUNC"); f != "" {
+		spec.Func = f
+	}
 	d, err := New(spec)
 	if err != nil {
 		fmt.Println("new:", err)
@@ -234,8 +239,31 @@ func pidAlive(pid int) bool {
 func helperController(t *testing.T, mode string, spec Spec) *exec.Cmd {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "LAUNCHER_TEST_CONTROLLER="+mode, "LT_NAME="+spec.Name,
-		"LT_PIDDIR="+spec.PIDDir, "LT_LOGDIR="+spec.LogDir)
+		"LT_PIDDIR="+spec.PIDDir, "LT_LOGDIR="+spec.LogDir, "LT_FUNC="+spec.Func,
+		"LT_COMMAND="+strings.Join(spec.Command, "\x1f"))
 	return cmd
+}
+
+// reapOrphan kills and reaps pid if it is a leftover of a daemon that was
+// reparented to this test process (the subreaper). pid must be one that the
+// test's own daemon started; anything else is left alone.
+func reapOrphan(t *testing.T, pid int) {
+	t.Helper()
+	if pid <= 1 {
+		t.Fatalf("reapOrphan(%d)", pid)
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return // gone and reaped already
+	}
+	defer unix.Close(fd)
+	var info unix.Siginfo
+	// Only our own (reparented) child is waited for; ECHILD means it is not.
+	if err := unix.Waitid(unix.P_PIDFD, fd, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil); err != nil {
+		return
+	}
+	unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+	unix.Waitid(unix.P_PIDFD, fd, &info, unix.WEXITED, nil)
 }
 
 // waitLog polls d's log (through ReadLog, so call it once first to set

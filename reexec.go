@@ -89,7 +89,6 @@ func runFunc(name string, stopSig syscall.Signal, umask os.FileMode) int {
 		fmt.Fprintf(os.Stderr, "launcher: no function %q is registered in this program\n", name)
 		return 2
 	}
-	resetSignals()
 	if umask != 0 {
 		unix.Umask(int(umask))
 	}
