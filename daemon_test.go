@@ -2,10 +2,17 @@ package launcher
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestStartStop(t *testing.T) {
@@ -37,8 +44,6 @@ func TestStartStop(t *testing.T) {
 	if pidAlive(pid) {
 		t.Errorf("pid %d still alive", pid)
 	}
-	log, _ := d.ReadLog()
-	_ = log
 }
 
 func TestStartCommandNotFound(t *testing.T) {
@@ -67,9 +72,255 @@ func TestStopTimeoutEscalates(t *testing.T) {
 	waitLog(t, d, "ready")
 	d.Stop()
 	evs := waitState(t, d, Stopped)
-	last := evs[len(evs)-1]
-	if last.Reason != ReasonStopTimeout {
-		t.Fatalf("events %v", evs)
+	exit := evs[len(evs)-2]
+	if exit.To != Zombie || exit.Reason != ReasonStopTimeout || exit.Exit == nil || exit.Exit.Signal != syscall.SIGKILL {
+		t.Fatalf("events %v, want stopping → zombie with a SIGKILL exit, reason stop-timeout", evs)
 	}
-	_ = syscall.SIGKILL
+}
+
+func TestCommandDaemonStdinAndFDs(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "cat", "")
+	// cat copies the data to the log; then ls shows its open fds; then it waits.
+	spec.Func, spec.Command = "", []string{"sh", "-c", "cat; ls /proc/$$/fd | tr '\\n' ' '; echo; exec sleep 300"}
+	d := newDaemon(t, spec)
+	d.ReadLog()
+	if err := d.Start([]byte("payload-123\n")); err != nil {
+		t.Fatal(err)
+	}
+	log := waitLog(t, d, "payload-123\n0 1 2 3 ")
+	if !strings.Contains(log, "launcher: started pid "+strconv.Itoa(d.PID())) {
+		t.Errorf("no start marker in log %q", log)
+	}
+	// sh's own fd for ls's listing is 0 1 2 3 plus the one ls opened; no
+	// fd of the controller's may have leaked in.
+	if i := strings.Index(log, "0 1 2 3 "); i < 0 || strings.Count(strings.SplitN(log[i:], "\n", 2)[0], " ") > 5 {
+		t.Errorf("fds of the daemon: %q", log)
+	}
+	st, _ := readProcStat(d.PID())
+	if st.pgrp != d.PID() {
+		t.Errorf("daemon pgrp %d, want its own group %d", st.pgrp, d.PID())
+	}
+}
+
+func TestStartFailed(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "failing", "fail")
+	spec.StartSecs = time.Minute
+	d := newDaemon(t, spec)
+	if err := d.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	evs := waitState(t, d, Stopped)
+	if len(evs) != 3 || evs[1].Reason != ReasonStartFailed || evs[1].Exit == nil || evs[1].Exit.Code != 3 {
+		t.Fatalf("events %v, want starting → zombie (start-failed, exit status 3) → stopped", evs)
+	}
+}
+
+func TestCrashedAndExited(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, cmd string
+		reason    Reason
+		exit      string
+	}{
+		{"exit0", "exit 0", ReasonExited, "exit status 0"},
+		{"exit4", "exit 4", ReasonCrashed, "exit status 4"},
+		{"segv", "kill -SEGV $$", ReasonCrashed, "signal: segmentation fault"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			spec := testSpec(t, "crash", "")
+			spec.StartSecs = -1
+			// The daemon waits for the flag file, so it is confirmed
+			// running before it ends.
+			flag := t.TempDir() + "/go"
+			spec.Func, spec.Command = "", []string{"sh", "-c", "while [ ! -e " + flag + " ]; do sleep 0.01; done; " + tc.cmd}
+			d := newDaemon(t, spec)
+			if err := d.Start(nil); err != nil {
+				t.Fatal(err)
+			}
+			waitState(t, d, Running)
+			os.WriteFile(flag, nil, 0o644)
+			evs := waitState(t, d, Stopped)
+			if len(evs) != 2 || evs[0].Reason != tc.reason || !strings.HasPrefix(evs[0].Exit.String(), tc.exit) {
+				t.Fatalf("events %v, want running → zombie (%v, %s) → stopped", evs, tc.reason, tc.exit)
+			}
+		})
+	}
+}
+
+func TestRestart(t *testing.T) {
+	t.Parallel()
+	d := newDaemon(t, testSpec(t, "re", "echo"))
+	if err := d.Start([]byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	first := d.PID()
+	waitState(t, d, Running)
+	d.ReadLog()
+	if err := d.Restart([]byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	evs := waitState(t, d, Running)
+	if d.PID() == first || pidAlive(first) {
+		t.Fatalf("restart kept pid %d (now %d)", first, d.PID())
+	}
+	var path []string
+	for _, e := range evs {
+		path = append(path, e.To.String())
+	}
+	if got := strings.Join(path, ","); got != "stopping,zombie,stopped,starting,running" {
+		t.Fatalf("restart went %s", got)
+	}
+	waitLog(t, d, `data="two"`)
+	// Start while stopping is a restart too.
+	second := d.PID()
+	d.Stop()
+	if err := d.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	evs = waitState(t, d, Running)
+	if d.PID() == second || len(evs) != 5 {
+		t.Fatalf("Start while stopping: pid %d (was %d), events %v", d.PID(), second, evs)
+	}
+}
+
+func TestForceStopAndSignal(t *testing.T) {
+	t.Parallel()
+	d := newDaemon(t, testSpec(t, "hard", "stubborn"))
+	d.ReadLog()
+	if err := d.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, d, "ready")
+	if err := d.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, d, "ignoring stop")
+	if err := d.ForceStop(); err != nil {
+		t.Fatal(err)
+	}
+	evs := waitState(t, d, Stopped)
+	var exit *ExitStatus
+	for _, e := range evs {
+		if e.Exit != nil {
+			exit = e.Exit
+		}
+	}
+	if exit == nil || exit.Signal != syscall.SIGKILL {
+		t.Fatalf("events %v, want a SIGKILL exit", evs)
+	}
+	if err := d.Signal(syscall.SIGTERM); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("Signal after stop = %v", err)
+	}
+}
+
+// IsRunning must say false for a child that has exited but is not yet
+// reaped, which kill(pid, 0) reports as alive.
+func TestIsRunningSeesUnreapedExit(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "quick", "fail")
+	d := newDaemon(t, spec)
+	if err := d.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	pid := d.PID()
+	waitFor(t, "the child to become a zombie", func() bool {
+		st, err := readProcStat(pid)
+		return err == nil && st.state == 'Z'
+	}, func() string { st, err := readProcStat(pid); return fmt.Sprint(st, err) })
+	if err := unix.Kill(pid, 0); err != nil {
+		t.Fatalf("kill(pid, 0) = %v; the test assumes it succeeds on a zombie", err)
+	}
+	// The leader shows Z while the rest of its threads finish exiting; the
+	// exit is complete a moment later.
+	waitFor(t, "IsRunning to say false", func() bool { return !d.IsRunning() }, func() string { return "true" })
+	if err := unix.Kill(pid, 0); err != nil {
+		t.Fatalf("kill(pid, 0) = %v; it should still find the unreaped process", err)
+	}
+	if d.State() != Starting {
+		t.Fatalf("IsRunning changed the state to %v", d.State())
+	}
+	waitState(t, d, Stopped)
+}
+
+func TestDisable(t *testing.T) {
+	t.Parallel()
+	d := newDaemon(t, testSpec(t, "off", "sleep"))
+	if !d.IsEnabled() {
+		t.Fatal("new daemon disabled")
+	}
+	if err := d.Disable(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(nil); !errors.Is(err, ErrDisabled) || !strings.Contains(err.Error(), "off") {
+		t.Fatalf("Start of disabled = %v", err)
+	}
+	if d.IsEnabled() || d.State() != Stopped {
+		t.Fatal("still enabled or not stopped")
+	}
+	if err := d.Enable(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Stop with KillGroup reaches what the daemon started; a daemon whose
+// children outlive it is a zombie until they are gone.
+func TestZombieLeftovers(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "leaver", "")
+	spec.StartSecs = -1
+	spec.Func, spec.Command = "", []string{"sh", "-c", "sleep 300 & echo child=$!; exit 0"}
+	d := newDaemon(t, spec)
+	d.ReadLog()
+	if err := d.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	log := waitLog(t, d, "child=")
+	child, _ := strconv.Atoi(strings.Fields(log[strings.Index(log, "child=")+6:])[0])
+	t.Cleanup(func() { reapOrphan(t, child) })
+	waitState(t, d, Zombie)
+	if err := d.Start(nil); !errors.Is(err, ErrZombie) {
+		t.Fatalf("Start of a zombie = %v", err)
+	}
+	if d.PID() != 0 || d.IsRunning() {
+		t.Fatalf("zombie has pid %d, running %v", d.PID(), d.IsRunning())
+	}
+	if !pidAlive(child) {
+		t.Fatal("the leftover died early")
+	}
+	d.Stop()
+	evs := waitState(t, d, Stopped)
+	if pidAlive(child) {
+		t.Fatalf("leftover %d alive after stop; events %v", child, evs)
+	}
+}
+
+// Reaping takes only the daemon's own pid: an exec.Cmd in the same program
+// keeps getting its own exit status while daemons come and go.
+func TestExecCmdCoexists(t *testing.T) {
+	t.Parallel()
+	d := newDaemon(t, testSpec(t, "neighbour", "fail"))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range 20 {
+			d.Start(nil)
+			waitState(t, d, Stopped)
+		}
+	}()
+	for i := range 20 {
+		cmd := exec.Command("sh", "-c", "exit "+strconv.Itoa(i%7+1))
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != i%7+1 {
+			t.Errorf("exec.Cmd %d: %v, want exit status %d", i, err, i%7+1)
+		}
+	}
+	wg.Wait()
 }

@@ -19,13 +19,15 @@ type shimRequest struct {
 
 // runShim runs in a re-exec of the controller's binary between fork and the
 // daemon's exec: it does what SysProcAttr cannot (reset ignored signals and
-// the signal mask, set the umask) and execs the command. It never returns.
+// the signal mask, close stray fds, set the umask) and execs the command. It never returns.
 func runShim(spec string) {
 	var r shimRequest
 	if err := json.Unmarshal([]byte(spec), &r); err != nil || r.Path == "" {
 		fmt.Fprintf(os.Stderr, "launcher: shim: bad request: %v\n", err)
 		os.Exit(127)
 	}
+	// fds 0-3 are the daemon's; anything else was inherited by accident.
+	_ = unix.CloseRange(4, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	runtime.LockOSThread() // the mask is per thread; exec runs on this one
 	resetSignals()
 	var none unix.Sigset_t

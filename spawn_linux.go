@@ -27,11 +27,12 @@ type spawnRequest struct {
 
 // spawn forks and execs one detached daemon: its own session (so its own
 // process group, pgid == pid), only fds 0-3 open, through the re-exec shim
-// when signal dispositions or the umask must be reset between fork and exec.
+// when signal dispositions, stray fds or the umask must be dealt with
+// between fork and exec.
 // It returns a handle holding the child's pidfd.
 func spawn(r spawnRequest) (*process, error) {
 	path, argv, env := r.path, r.argv, r.env
-	if r.umask != 0 || inheritedSignals() {
+	if r.umask != 0 || inheritedSignals() || strayFDs() {
 		if !mainCalled.Load() {
 			return nil, detail(ErrNoMain, "the re-exec shim resets ignored signals and sets the umask")
 		}
@@ -79,6 +80,29 @@ func inheritedSignals() bool {
 					return true
 				}
 			}
+		}
+	}
+	return false
+}
+
+// strayFDs reports whether this process has an fd above 2 that is not
+// close-on-exec (inherited from its parent, or opened by C code): the child
+// would inherit it, so the shim must close it.
+func strayFDs() bool {
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return true
+	}
+	defer d.Close()
+	names, _ := d.Readdirnames(-1)
+	self := int(d.Fd())
+	for _, n := range names {
+		fd, err := strconv.Atoi(n)
+		if err != nil || fd <= 2 || fd == self {
+			continue
+		}
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC == 0 {
+			return true
 		}
 	}
 	return false
