@@ -2,6 +2,7 @@ package launcher
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -15,6 +16,13 @@ type shimRequest struct {
 	Path  string   `json:"path"`
 	Argv  []string `json:"argv"`
 	Umask uint32   `json:"umask,omitempty"`
+	// With a credential, the shim switches user itself, so the shim (this
+	// program) need not be executable by the daemon's user.
+	Cred *shimCred `json:"cred,omitempty"`
+}
+
+type shimCred struct {
+	UID, GID uint32
 }
 
 // runShim runs in a re-exec of the controller's binary between fork and the
@@ -34,6 +42,13 @@ func runShim(spec string) {
 	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &none, nil)
 	if r.Umask != 0 {
 		unix.Umask(int(r.Umask))
+	}
+	if r.Cred != nil {
+		// Go applies these to every thread of the process.
+		if err := errors.Join(unix.Setgroups(nil), unix.Setgid(int(r.Cred.GID)), unix.Setuid(int(r.Cred.UID))); err != nil {
+			fmt.Fprintf(os.Stderr, "launcher: shim: switching to uid %d: %v\n", r.Cred.UID, err)
+			os.Exit(126)
+		}
 	}
 	env := os.Environ()
 	err := unix.Exec(r.Path, r.Argv, env)

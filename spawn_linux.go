@@ -31,7 +31,7 @@ type spawnRequest struct {
 // between fork and exec.
 // It returns a handle holding the child's pidfd.
 func spawn(r spawnRequest) (*process, error) {
-	path, argv, env := r.path, r.argv, r.env
+	path, argv, env, cred := r.path, r.argv, r.env, r.cred
 	if r.umask != 0 || inheritedSignals() || strayFDs() {
 		if !mainCalled.Load() {
 			return nil, detail(ErrNoMain, "the re-exec shim resets ignored signals and sets the umask")
@@ -40,7 +40,11 @@ func spawn(r spawnRequest) (*process, error) {
 		if err != nil {
 			return nil, err
 		}
-		b, _ := json.Marshal(shimRequest{Path: path, Argv: argv, Umask: uint32(r.umask)})
+		req := shimRequest{Path: path, Argv: argv, Umask: uint32(r.umask)}
+		if cred != nil {
+			req.Cred, cred = &shimCred{UID: cred.Uid, GID: cred.Gid}, nil
+		}
+		b, _ := json.Marshal(req)
 		path, argv = exe, []string{exe, "launcher-shim"}
 		env = append(env[:len(env):len(env)], envShim+"="+string(b))
 	}
@@ -49,7 +53,7 @@ func spawn(r spawnRequest) (*process, error) {
 		Dir:   r.dir,
 		Env:   env,
 		Files: []uintptr{uintptr(r.stdin), uintptr(r.log), uintptr(r.log), uintptr(r.lock)},
-		Sys:   &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd, Credential: r.cred},
+		Sys:   &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd, Credential: cred},
 	}
 	pid, err := syscall.ForkExec(path, argv, attr)
 	if err != nil {

@@ -1,0 +1,177 @@
+package launcher
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// Junk in a pid file is a clear error that names the daemon and the file;
+// nothing is signalled and the file is left for a person to look at.
+func TestNewRejectsBadPIDFiles(t *testing.T) {
+	t.Parallel()
+	for _, content := range []string{"", "abc", "0", "1", "-5", "99999999999", "12 34", "123junk", "123\nx", "\n"} {
+		t.Run(strings.ReplaceAll(content, "\n", `\n`), func(t *testing.T) {
+			t.Parallel()
+			spec := testSpec(t, "bad", "sleep")
+			os.MkdirAll(spec.PIDDir, 0o755)
+			path := filepath.Join(spec.PIDDir, "bad.pid")
+			os.WriteFile(path, []byte(content), 0o644)
+			d, err := New(spec)
+			if err == nil {
+				d.Close()
+				t.Fatalf("New accepted pid file %q", content)
+			}
+			if !errors.Is(err, ErrBadPIDFile) || !strings.Contains(err.Error(), "new bad:") || !strings.Contains(err.Error(), path) {
+				t.Fatalf("New = %v, want ErrBadPIDFile naming daemon and file", err)
+			}
+			if b, _ := os.ReadFile(path); string(b) != content {
+				t.Fatalf("pid file changed to %q", b)
+			}
+		})
+	}
+}
+
+func TestNewRejectsBadSpecs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, nil, 0o644)
+	ok := Spec{Name: "x", Command: []string{"true"}, PIDDir: dir + "/run", LogDir: dir + "/log"}
+	for _, tc := range []struct {
+		name   string
+		change func(*Spec)
+		want   error
+		text   string
+	}{
+		{"slash", func(s *Spec) { s.Name = "a/b" }, ErrBadName, `"a/b"`},
+		{"dotdot", func(s *Spec) { s.Name = ".." }, ErrBadName, `".."`},
+		{"dotdot-path", func(s *Spec) { s.Name = "../etc" }, ErrBadName, `"../etc"`},
+		{"empty", func(s *Spec) { s.Name = "" }, ErrBadName, `""`},
+		{"no-program", func(s *Spec) { s.Command = nil }, ErrBadSpec, "new x: bad spec: neither"},
+		{"both", func(s *Spec) { s.Func = "sleep" }, ErrBadSpec, "both"},
+		{"unknown-func", func(s *Spec) { s.Command, s.Func = nil, "nope" }, ErrBadSpec, `"nope"`},
+		{"bad-env", func(s *Spec) { s.Env = []string{"NOEQUALS"} }, ErrBadSpec, "NOEQUALS"},
+		{"unknown-user", func(s *Spec) { s.User = "no-such-user-xyz" }, ErrBadSpec, "no-such-user-xyz"},
+		{"pid-dir-under-file", func(s *Spec) { s.PIDDir = file + "/run" }, syscall.ENOTDIR, "new x:"},
+		{"log-dir-under-file", func(s *Spec) { s.LogDir = file + "/log" }, syscall.ENOTDIR, "new x:"},
+		{"pid-dir-readonly-fs", func(s *Spec) { s.PIDDir = "/proc/launcher-test" }, nil, "new x:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := ok
+			tc.change(&spec)
+			d, err := New(spec)
+			if err == nil {
+				d.Close()
+				t.Fatal("New accepted it")
+			}
+			if (tc.want != nil && !errors.Is(err, tc.want)) || !strings.Contains(err.Error(), tc.text) {
+				t.Fatalf("New = %v, want %v containing %q", err, tc.want, tc.text)
+			}
+		})
+	}
+}
+
+// A symlink planted at one of the daemon's files is never written through.
+func TestSymlinkNeverWrittenThrough(t *testing.T) {
+	t.Parallel()
+	for _, ext := range []string{".pid", ".id", ".lock", ".log"} {
+		t.Run(ext, func(t *testing.T) {
+			t.Parallel()
+			spec := testSpec(t, "sym", "sleep")
+			os.MkdirAll(spec.PIDDir, 0o755)
+			os.MkdirAll(spec.LogDir, 0o755)
+			outside := filepath.Join(t.TempDir(), "outside")
+			os.WriteFile(outside, []byte("precious\n"), 0o644)
+			dir := spec.PIDDir
+			if ext == ".log" {
+				dir = spec.LogDir
+			}
+			link := filepath.Join(dir, "sym"+ext)
+			if err := os.Symlink(outside, link); err != nil {
+				t.Fatal(err)
+			}
+			d, err := New(spec)
+			if err == nil {
+				t.Cleanup(func() { cleanupDaemon(t, d) })
+				err = d.Start(nil)
+			}
+			if b, _ := os.ReadFile(outside); string(b) != "precious\n" {
+				t.Fatalf("written through the symlink: %q", b)
+			}
+			fi, lerr := os.Lstat(link)
+			switch {
+			case err != nil:
+				if !errors.Is(err, ErrSymlink) || !strings.Contains(err.Error(), "sym") {
+					t.Fatalf("error %v, want ErrSymlink naming the daemon", err)
+				}
+			case lerr != nil || fi.Mode()&os.ModeSymlink != 0:
+				t.Fatalf("Start succeeded but %s is still a symlink", link)
+			}
+		})
+	}
+}
+
+// The guards in front of every group signal.
+func TestNeverSignalGroupOneOrOwn(t *testing.T) {
+	t.Parallel()
+	for _, pgid := range []int{-1, 0, 1, unix.Getpgrp()} {
+		if err := signalGroupSafe(pgid, 0); err == nil {
+			t.Errorf("signalGroupSafe(%d) allowed", pgid)
+		}
+	}
+	p := &process{pid: 1, pidfd: -1}
+	if err := p.signal(0); err == nil {
+		t.Error("signal to pid 1 allowed")
+	}
+	if _, err := openProcess(1, func(procStat) bool { return true }); err == nil {
+		t.Error("openProcess(1) succeeded")
+	}
+}
+
+func TestRunAsUser(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to switch users")
+	}
+	spec := testSpec(t, "nobody", "")
+	spec.Func, spec.User = "", "nobody"
+	spec.Command = []string{"sh", "-c", "echo uid=$(id -u); exec sleep 300"}
+	d := newDaemon(t, spec)
+	d.ReadLog()
+	if err := d.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	log := waitLog(t, d, "uid=")
+	if !strings.Contains(log, "uid=65534") {
+		t.Fatalf("log %q, want uid=65534", log)
+	}
+}
+
+func TestReadLogOffsets(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "logger", "sleep")
+	d := newDaemon(t, spec)
+	os.WriteFile(d.LogFile(), []byte("old line\n"), 0o644)
+	if b, err := d.ReadLog(); err != nil || b != nil {
+		t.Fatalf("first ReadLog = %q, %v; want nothing (offset set to the end)", b, err)
+	}
+	f, _ := os.OpenFile(d.LogFile(), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("new line\n")
+	f.Close()
+	if b, _ := d.ReadLog(); string(b) != "new line\n" {
+		t.Fatalf("ReadLog = %q, want the appended line", b)
+	}
+	if b, _ := d.ReadLog(); len(b) != 0 {
+		t.Fatalf("ReadLog again = %q, want nothing", b)
+	}
+	os.WriteFile(d.LogFile(), []byte("after truncation\n"), 0o644)
+	if b, _ := d.ReadLog(); string(b) != "after truncation\n" {
+		t.Fatalf("ReadLog after truncation = %q", b)
+	}
+}
