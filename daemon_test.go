@@ -324,3 +324,41 @@ func TestExecCmdCoexists(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// Deadlines are measured on the clock given to Poll, so a test (or a
+// caller with its own clock) can move time without waiting for it.
+func TestPollClockInjected(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "clock", "stubborn")
+	spec.StartSecs = time.Hour
+	spec.StopTimeout = time.Hour
+	d := newDaemon(t, spec)
+	d.ReadLog()
+	if err := d.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	d.Poll(t0) // fixes the StartSecs deadline at t0 + 1h
+	if d.Poll(t0.Add(59*time.Minute)); d.State() != Starting {
+		t.Fatalf("state %v before StartSecs passed", d.State())
+	}
+	if evs := d.Poll(t0.Add(time.Hour)); d.State() != Running || len(evs) != 1 || !evs[0].Time.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("state %v, events %v after StartSecs", d.State(), evs)
+	}
+	waitLog(t, d, "ready")
+	d.Stop()
+	d.Poll(t0) // fixes the StopTimeout deadline at t0 + 1h
+	waitLog(t, d, "ignoring stop")
+	if d.Poll(t0.Add(59 * time.Minute)); d.State() != Stopping || !d.IsRunning() {
+		t.Fatalf("state %v, running %v before StopTimeout", d.State(), d.IsRunning())
+	}
+	d.Poll(t0.Add(time.Hour)) // SIGKILL
+	var evs []Event
+	waitFor(t, "the SIGKILL exit", func() bool {
+		evs = append(evs, d.Poll(t0.Add(time.Hour))...)
+		return d.State() == Stopped
+	}, func() string { return fmt.Sprint(evs) })
+	if evs[0].Reason != ReasonStopTimeout || evs[0].Exit.Signal != syscall.SIGKILL {
+		t.Fatalf("events %v", evs)
+	}
+}

@@ -101,65 +101,64 @@ func newToken() string {
 	return hex.EncodeToString(b[:])
 }
 
+// errShape marks a file that exists but cannot be a pid or identity file:
+// not a regular file, or too large.
+var errShape = errors.New("not a small regular file")
+
 // readSmallFile reads a regular file of at most limit bytes without
 // following a symlink in its last component and without blocking on a FIFO.
-func readSmallFile(path string, limit int64) ([]byte, error) {
+// It also returns the file's modification time, from the same open file.
+func readSmallFile(path string, limit int64) ([]byte, time.Time, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
-			return nil, fmt.Errorf("%w: %s", ErrSymlink, path)
+			return nil, time.Time{}, fmt.Errorf("%w: %s", ErrSymlink, path)
 		}
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		return nil, time.Time{}, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
+		return nil, time.Time{}, fmt.Errorf("%w: %s is a %v", errShape, path, st.Mode().Type())
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
+		return nil, time.Time{}, fmt.Errorf("%w: %s is larger than %d bytes", errShape, path, limit)
 	}
-	return b, nil
+	return b, st.ModTime(), nil
 }
 
 // readPIDFile returns the pid in path and the file's modification time.
+// Junk is ErrBadPIDFile; a file that cannot be opened keeps its own error.
 func readPIDFile(path string) (int, time.Time, error) {
-	b, err := readSmallFile(path, 64)
-	if err != nil {
-		if errors.Is(err, ErrSymlink) {
-			return 0, time.Time{}, err
-		}
-		if errors.Is(err, os.ErrNotExist) {
-			return 0, time.Time{}, err
-		}
+	b, mtime, err := readSmallFile(path, 64)
+	if errors.Is(err, errShape) {
 		return 0, time.Time{}, fmt.Errorf("%w: %v", ErrBadPIDFile, err)
+	}
+	if err != nil {
+		return 0, time.Time{}, err
 	}
 	pid, err := parsePID(b)
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("%s: %w", path, err)
 	}
-	var st unix.Stat_t
-	if err := unix.Lstat(path, &st); err != nil {
-		return 0, time.Time{}, err
-	}
-	return pid, time.Unix(st.Mtim.Unix()), nil
+	return pid, mtime, nil
 }
 
 func readIdentityFile(path string) (identity, error) {
-	b, err := readSmallFile(path, 64<<10)
-	if err != nil {
-		if errors.Is(err, ErrSymlink) || errors.Is(err, os.ErrNotExist) {
-			return identity{}, err
-		}
+	b, _, err := readSmallFile(path, 64<<10)
+	if errors.Is(err, errShape) {
 		return identity{}, fmt.Errorf("%w: %v", ErrBadIdentity, err)
+	}
+	if err != nil {
+		return identity{}, err
 	}
 	id, err := parseIdentity(b)
 	if err != nil {

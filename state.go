@@ -59,7 +59,12 @@ const (
 var inputNames = [numInputs]string{"start", "confirm", "stop", "force-stop", "stop-timeout",
 	"exited", "gone", "adopt-running", "adopt-zombie"}
 
-func (k inputKind) String() string { return inputNames[k] }
+func (k inputKind) String() string {
+	if k < numInputs {
+		return inputNames[k]
+	}
+	return "input(" + strconv.Itoa(int(k)) + ")"
+}
 
 // input is one observation fed to step.
 type input struct {
@@ -145,7 +150,11 @@ func step(s State, in input) transition {
 	case inGone:
 		switch s {
 		case Zombie:
-			return move(Stopped, in.reason, actRemoveFiles)
+			r := in.reason
+			if r == ReasonNone {
+				r = ReasonExited // every event has a reason
+			}
+			return move(Stopped, r, actRemoveFiles)
 		case Stopping:
 			if in.escalated {
 				return move(Stopped, ReasonStopTimeout, actRemoveFiles)
