@@ -4,8 +4,6 @@ import (
 	"errors"
 	"os"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // findRunning returns a handle on the live process that the daemon's files
@@ -50,7 +48,7 @@ func (d *Daemon) adopt(now time.Time) error {
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
+	defer releaseLock(fd) // unlocks only what we locked: the daemon holds its own
 	got, err := tryLock(fd)
 	if err != nil {
 		return err

@@ -159,6 +159,47 @@ func (d *Daemon) IsRunning() bool {
 	return d.proc != nil && !d.mainExited && d.proc.alive()
 }
 
+// Status is a snapshot of one daemon.
+type Status struct {
+	Name     string
+	State    State
+	Reason   Reason      // why it entered State
+	PID      int         // the main process, 0 when there is none
+	Since    time.Time   // when it entered State (zero before the first transition)
+	LastExit *ExitStatus // the last exit seen (nil: none, or unknown)
+	Enabled  bool
+}
+
+// Status returns a snapshot of the daemon as of the last Poll or request.
+func (d *Daemon) Status() Status {
+	enabled := d.IsEnabled()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := Status{Name: d.spec.Name, State: d.state, Reason: d.reason, Since: d.since,
+		LastExit: d.lastExit, Enabled: enabled}
+	if d.proc != nil && !d.mainExited {
+		st.PID = d.proc.pid
+	}
+	return st
+}
+
+// Deadline returns the next time at which Poll has timed work to do (the
+// end of StartSecs, or StopTimeout), or the zero time when there is none.
+// A request (Start, Stop) sets its deadline at the Poll after it, so call
+// Poll after a request and then ask. Exits are not timed: a caller without
+// a Manager (whose Wake fires on exits) polls on its own ticker as well.
+func (d *Daemon) Deadline() time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case d.state == Starting && !d.confirmAt.IsZero():
+		return d.confirmAt
+	case (d.state == Stopping || d.state == Zombie) && !d.stopAt.IsZero() && !d.escalated:
+		return d.stopAt
+	}
+	return time.Time{}
+}
+
 // IsEnabled reports whether the daemon is enabled (no <name>.disabled).
 func (d *Daemon) IsEnabled() bool {
 	_, err := os.Lstat(d.files.disabled)
@@ -345,16 +386,21 @@ func (d *Daemon) pollGone(now time.Time) {
 	if err != nil {
 		return // stay Zombie: cannot prove it is gone
 	}
-	defer unix.Close(fd)
+	defer func() {
+		if fd >= 0 {
+			releaseLock(fd)
+		}
+	}()
 	if got, _ := tryLock(fd); !got {
 		return // somebody left behind holds the lock
 	}
-	if d.spec.KillMode == KillGroup && d.proc.group && groupAlive(d.proc.pid) {
+	if d.spec.KillMode == KillGroup && d.proc.group && groupIsOurs(d.proc.pid, d.proc.start) && groupAlive(d.proc.pid) {
 		return
 	}
 	removePIDFiles(d.files.pid, d.files.id)
 	d.apply(input{kind: inGone, reason: d.exitReason, escalated: d.escalated}, now)
-	unix.Flock(fd, unix.LOCK_UN)
+	releaseLock(fd)
+	fd = -1
 	if d.restart && d.state == Stopped {
 		d.restart = false
 		data := d.restartData
@@ -428,7 +474,7 @@ func (d *Daemon) sendSignal(sig syscall.Signal) error {
 	if !d.mainExited {
 		err = d.proc.signal(sig)
 	}
-	if d.spec.KillMode == KillGroup && d.proc.group {
+	if d.spec.KillMode == KillGroup && d.proc.group && (!d.mainExited || groupIsOurs(d.proc.pid, d.proc.start)) {
 		if gerr := signalGroupSafe(d.proc.pid, sig); gerr != nil && (err == nil || errors.Is(err, ErrNotRunning)) {
 			err = gerr
 		}
@@ -445,9 +491,12 @@ func (d *Daemon) start(data []byte, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	spawned := false
 	defer func() {
-		if lockfd >= 0 {
-			unix.Close(lockfd)
+		if spawned {
+			unix.Close(lockfd) // the daemon holds the lock now, through its copy
+		} else {
+			releaseLock(lockfd)
 		}
 	}()
 	got, err := tryLock(lockfd)
@@ -487,6 +536,7 @@ func (d *Daemon) start(data []byte, now time.Time) error {
 	if err != nil {
 		return detail(ErrExec, "%s: %v", strings.Join(d.spec.Command, " ")+d.spec.Func, err)
 	}
+	spawned = true
 	id.PID, id.StartTicks, id.Started = p.pid, p.start, now
 	d.proc = p
 	d.apply(input{kind: inStart}, now)

@@ -259,6 +259,15 @@ func tryLock(fd int) (bool, error) {
 	}
 }
 
+// releaseLock drops the lock and closes fd. The explicit unlock matters:
+// a child forked meanwhile by another goroutine (os/exec, another spawn)
+// holds a reference to the same open file description until it execs, and
+// a plain close would leave the lock held through that reference.
+func releaseLock(fd int) {
+	unix.Flock(fd, unix.LOCK_UN)
+	unix.Close(fd)
+}
+
 // lockBusy reports whether somebody holds the lock at path, taking and
 // dropping it at once when it is free.
 func lockBusy(path string) (bool, error) {
@@ -266,7 +275,7 @@ func lockBusy(path string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	defer unix.Close(fd)
+	defer releaseLock(fd)
 	got, err := tryLock(fd)
 	return !got, err
 }

@@ -30,6 +30,16 @@ func statusFromWait(ws syscall.WaitStatus) *ExitStatus {
 	return &ExitStatus{Code: ws.ExitStatus()}
 }
 
+// groupIsOurs reports whether process group pgid can still be the group
+// of the daemon whose leader was pid pgid with start time start. While any
+// member lives the kernel hands out no new process with pid pgid, so a
+// live process with that pid but another start time means that the group
+// emptied and its number went to somebody else: never signal it.
+func groupIsOurs(pgid int, start uint64) bool {
+	st, err := readProcStat(pgid)
+	return err != nil || st.startTicks == start
+}
+
 // signalGroupSafe sends sig to the process group pgid, refusing the groups
 // that must never be hit: pgid <= 1 and our own group.
 func signalGroupSafe(pgid int, sig syscall.Signal) error {

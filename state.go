@@ -22,9 +22,11 @@ const (
 	// SIGKILL when StopTimeout passes. Next: Zombie, or Stopped when the
 	// main process had already exited.
 	Stopping
-	// Zombie: the main process has exited but the daemon is not gone yet:
-	// processes it left behind (its process group, or holders of its lock)
-	// are still alive. Start refuses with ErrZombie; Stop and ForceStop
+	// Zombie: the main process has exited but the daemon is not gone yet.
+	// Every exit passes through Zombie (the exit event carries the status)
+	// and goes on to Stopped in the same Poll, unless processes it left
+	// behind (its process group, or holders of its lock) are still alive;
+	// then it stays. Start refuses with ErrZombie; Stop and ForceStop
 	// signal the leftovers. Next: Stopped, Stopping.
 	Zombie
 	numStates
