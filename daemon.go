@@ -45,10 +45,14 @@ type Daemon struct {
 	escalated   bool      // SIGKILL was sent at StopTimeout
 	restart     bool      // start again once gone
 	restartData []byte
+	restartWhy  Reason // the reason the start after a restart carries
 	seq         uint64
 	queue       []Event
 	logOffset   int64
 	logOffSet   bool
+	notify      *notifier // readiness channel; nil with ReadyStartSecs
+	lastBeat    time.Time // last WATCHDOG=1 (or confirmation)
+	statusText  string    // last STATUS= of sd_notify
 }
 
 // New checks spec, creates the pid and log dirs if missing, and looks for a
@@ -79,6 +83,12 @@ func New(spec Spec) (*Daemon, error) {
 		return fail(detail(ErrNoMain, "Func daemons re-exec this program"))
 	case spec.StopSignal < 0 || spec.StopSignal > 64:
 		return fail(detail(ErrBadSpec, "stop signal %d", int(spec.StopSignal)))
+	case spec.Ready > ReadyFD:
+		return fail(detail(ErrBadSpec, "ready mode %d", spec.Ready))
+	case spec.NotifyFD != 0 && spec.NotifyFD < 4:
+		return fail(detail(ErrBadSpec, "notify fd %d: 0-3 are taken (stdio and the lock)", spec.NotifyFD))
+	case spec.WatchdogSec != 0 && spec.Ready != ReadyNotify:
+		return fail(detail(ErrBadSpec, "WatchdogSec needs Ready: ReadyNotify"))
 	}
 	for _, kv := range spec.Env {
 		if !strings.Contains(kv, "=") {
@@ -99,7 +109,13 @@ func New(spec Spec) (*Daemon, error) {
 			return fail(err)
 		}
 	}
+	if spec.Ready != ReadyStartSecs {
+		if d.notify, err = openNotifier(spec.Ready, base+".notify"); err != nil {
+			return fail(err)
+		}
+	}
 	if err := d.adopt(time.Now()); err != nil {
+		d.Close()
 		return fail(err)
 	}
 	if err := checkWritable(spec.LogDir); err != nil {
@@ -168,6 +184,8 @@ type Status struct {
 	Since    time.Time   // when it entered State (zero before the first transition)
 	LastExit *ExitStatus // the last exit seen (nil: none, or unknown)
 	Enabled  bool
+	// StatusText is the last STATUS= the daemon sent (ReadyNotify).
+	StatusText string
 }
 
 // Status returns a snapshot of the daemon as of the last Poll or request.
@@ -176,7 +194,7 @@ func (d *Daemon) Status() Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st := Status{Name: d.spec.Name, State: d.state, Reason: d.reason, Since: d.since,
-		LastExit: d.lastExit, Enabled: enabled}
+		LastExit: d.lastExit, Enabled: enabled, StatusText: d.statusText}
 	if d.proc != nil && !d.mainExited {
 		st.PID = d.proc.pid
 	}
@@ -196,6 +214,8 @@ func (d *Daemon) Deadline() time.Time {
 		return d.confirmAt
 	case (d.state == Stopping || d.state == Zombie) && !d.stopAt.IsZero() && !d.escalated:
 		return d.stopAt
+	case d.state == Running && d.spec.WatchdogSec > 0 && !d.lastBeat.IsZero():
+		return d.lastBeat.Add(d.spec.WatchdogSec)
 	}
 	return time.Time{}
 }
@@ -234,6 +254,9 @@ func (d *Daemon) Close() error {
 	if d.proc != nil {
 		d.proc.close()
 	}
+	if d.notify != nil {
+		d.notify.close()
+	}
 	return nil
 }
 
@@ -256,12 +279,12 @@ func (d *Daemon) Start(data []byte) error {
 	case Starting, Running:
 		return nil
 	case Stopping:
-		d.restart, d.restartData = true, data
+		d.restart, d.restartData, d.restartWhy = true, data, ReasonRequested
 		return nil
 	case Zombie:
 		return &Error{Op: "start", Daemon: d.spec.Name, Err: ErrZombie}
 	}
-	if err := d.start(data, time.Now()); err != nil {
+	if err := d.start(data, time.Now(), ReasonNone); err != nil {
 		return &Error{Op: "start", Daemon: d.spec.Name, Err: err}
 	}
 	return nil
@@ -277,7 +300,7 @@ func (d *Daemon) Restart(data []byte) error {
 		if !d.IsEnabled() {
 			return &Error{Op: "restart", Daemon: d.spec.Name, Err: ErrDisabled}
 		}
-		if err := d.start(data, time.Now()); err != nil {
+		if err := d.start(data, time.Now(), ReasonNone); err != nil {
 			return &Error{Op: "restart", Daemon: d.spec.Name, Err: err}
 		}
 		return nil
@@ -285,7 +308,7 @@ func (d *Daemon) Restart(data []byte) error {
 	default:
 		d.apply(input{kind: inStop}, time.Now())
 	}
-	d.restart, d.restartData = true, data
+	d.restart, d.restartData, d.restartWhy = true, data, ReasonRequested
 	return nil
 }
 
@@ -364,6 +387,8 @@ func (d *Daemon) poll(now time.Time) {
 	switch {
 	case d.mainExited:
 		d.pollGone(now)
+	case d.notify != nil:
+		d.pollNotify(now)
 	case d.state == Starting:
 		if d.confirmAt.IsZero() {
 			d.confirmAt = now.Add(max(d.spec.StartSecs, 0))
@@ -375,6 +400,32 @@ func (d *Daemon) poll(now time.Time) {
 	if (d.state == Stopping || d.state == Zombie) && !d.stopAt.IsZero() && !d.escalated && !now.Before(d.stopAt) {
 		d.apply(input{kind: inStopTimeout}, now)
 		d.escalated = true
+	}
+}
+
+// pollNotify reads the readiness channel of a live daemon: READY confirms
+// a starting one; WATCHDOG=1 feeds the watchdog, which restarts a running
+// daemon that went quiet for WatchdogSec.
+func (d *Daemon) pollNotify(now time.Time) {
+	m := d.notify.read(d.proc.pid)
+	if m.hasStatus {
+		d.statusText = m.status
+	}
+	if m.watchdog {
+		d.lastBeat = now
+	}
+	if m.ready && d.state == Starting {
+		d.lastBeat = now
+		d.apply(input{kind: inConfirm}, now)
+	}
+	if d.state == Running && d.spec.WatchdogSec > 0 {
+		if d.lastBeat.IsZero() {
+			d.lastBeat = now
+		}
+		if now.Sub(d.lastBeat) >= d.spec.WatchdogSec {
+			d.apply(input{kind: inStop, reason: ReasonWatchdog}, now)
+			d.restart, d.restartData, d.restartWhy = true, nil, ReasonWatchdog
+		}
 	}
 }
 
@@ -409,7 +460,7 @@ func (d *Daemon) pollGone(now time.Time) {
 			d.emit(now, Stopped, ReasonDisabled, nil, ErrDisabled)
 			return
 		}
-		if err := d.start(data, now); err != nil {
+		if err := d.start(data, now, d.restartWhy); err != nil {
 			d.emit(now, Stopped, ReasonStartFailed, nil, err)
 		}
 	}
@@ -486,7 +537,7 @@ func (d *Daemon) sendSignal(sig syscall.Signal) error {
 }
 
 // start spawns the daemon from Stopped. The caller holds d.mu.
-func (d *Daemon) start(data []byte, now time.Time) error {
+func (d *Daemon) start(data []byte, now time.Time, reason Reason) error {
 	lockfd, err := openLock(d.files.lock)
 	if err != nil {
 		return err
@@ -532,6 +583,12 @@ func (d *Daemon) start(data []byte, now time.Time) error {
 		return err
 	}
 	defer unix.Close(req.log)
+	if d.notify != nil {
+		if req.notify, err = d.notify.prepare(); err != nil {
+			return err
+		}
+		defer d.notify.spawned()
+	}
 	p, err = spawn(req)
 	if err != nil {
 		return detail(ErrExec, "%s: %v", strings.Join(d.spec.Command, " ")+d.spec.Func, err)
@@ -539,7 +596,8 @@ func (d *Daemon) start(data []byte, now time.Time) error {
 	spawned = true
 	id.PID, id.StartTicks, id.Started = p.pid, p.start, now
 	d.proc = p
-	d.apply(input{kind: inStart}, now)
+	d.lastBeat, d.statusText = time.Time{}, ""
+	d.apply(input{kind: inStart, reason: reason}, now)
 	writeMarker(req.log, now, "started pid "+strconv.Itoa(p.pid))
 	if err := writePIDFiles(d.files.pid, d.files.id, id); err != nil {
 		// The process is ours but no file says so: kill it rather than
@@ -554,7 +612,8 @@ func (d *Daemon) start(data []byte, now time.Time) error {
 // caller.
 func (d *Daemon) spawnRequest(lockfd int) (spawnRequest, identity, error) {
 	s := d.spec
-	req := spawnRequest{dir: s.Dir, umask: s.Umask, cred: d.cred, lock: lockfd, stdin: -1, log: -1}
+	req := spawnRequest{dir: s.Dir, umask: s.Umask, cred: d.cred, lock: lockfd, stdin: -1, log: -1,
+		notify: -1, notifyNum: s.NotifyFD}
 	id := identity{BootID: bootID(), PIDNS: pidNS(), Token: newToken()}
 	env := os.Environ()
 	if s.Func != "" {
@@ -580,6 +639,12 @@ func (d *Daemon) spawnRequest(lockfd int) (spawnRequest, identity, error) {
 		}
 		req.path, req.argv = path, s.Command
 		id.Command = s.Command
+	}
+	if d.notify != nil {
+		env = append(env, d.notify.env()...)
+	}
+	if s.WatchdogSec > 0 {
+		env = append(env, "WATCHDOG_USEC="+strconv.FormatInt(s.WatchdogSec.Microseconds(), 10))
 	}
 	req.env = mergeEnv(env, s.Env)
 	return req, id, nil

@@ -37,11 +37,14 @@ const (
 	// ReasonAdopted: a process started by another controller was found
 	// through the daemon's files and taken over.
 	ReasonAdopted
+	// ReasonWatchdog: a running daemon stopped sending WATCHDOG=1 within
+	// WatchdogSec and is being restarted.
+	ReasonWatchdog
 	numReasons
 )
 
 var reasonNames = [numReasons]string{"none", "requested", "ready", "exited", "crashed",
-	"start-failed", "stop-timeout", "backoff", "gave-up", "disabled", "adopted"}
+	"start-failed", "stop-timeout", "backoff", "gave-up", "disabled", "adopted", "watchdog"}
 
 // String returns the reason's lower-case, hyphenated name ("start-failed").
 func (r Reason) String() string {

@@ -16,6 +16,8 @@ type shimRequest struct {
 	Path  string   `json:"path"`
 	Argv  []string `json:"argv"`
 	Umask uint32   `json:"umask,omitempty"`
+	// KeepFD is an fd above 3 to keep open (the notification fd), or 0.
+	KeepFD int `json:"keep_fd,omitempty"`
 	// With a credential, the shim switches user itself, so the shim (this
 	// program) need not be executable by the daemon's user.
 	Cred *shimCred `json:"cred,omitempty"`
@@ -34,8 +36,14 @@ func runShim(spec string) {
 		fmt.Fprintf(os.Stderr, "launcher: shim: bad request: %v\n", err)
 		os.Exit(127)
 	}
-	// fds 0-3 are the daemon's; anything else was inherited by accident.
-	_ = unix.CloseRange(4, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	// fds 0-3 (and the notification fd) are the daemon's; anything else
+	// was inherited by accident.
+	if r.KeepFD > 3 {
+		_ = unix.CloseRange(4, uint(r.KeepFD-1), unix.CLOSE_RANGE_CLOEXEC)
+		_ = unix.CloseRange(uint(r.KeepFD+1), ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	} else {
+		_ = unix.CloseRange(4, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	}
 	runtime.LockOSThread() // the mask is per thread; exec runs on this one
 	resetSignals()
 	var none unix.Sigset_t

@@ -23,6 +23,8 @@ type spawnRequest struct {
 	stdin int // fds the child gets as 0, 1 and 2, and 3 (the lock)
 	log   int
 	lock  int
+	// notify, when >= 0, is given to the child as fd notifyNum (ReadyFD).
+	notify, notifyNum int
 }
 
 // spawn forks and execs one detached daemon: its own session (so its own
@@ -41,6 +43,9 @@ func spawn(r spawnRequest) (*process, error) {
 			return nil, err
 		}
 		req := shimRequest{Path: path, Argv: argv, Umask: uint32(r.umask)}
+		if r.notify >= 0 {
+			req.KeepFD = r.notifyNum
+		}
 		if cred != nil {
 			req.Cred, cred = &shimCred{UID: cred.Uid, GID: cred.Gid}, nil
 		}
@@ -52,7 +57,7 @@ func spawn(r spawnRequest) (*process, error) {
 	attr := &syscall.ProcAttr{
 		Dir:   r.dir,
 		Env:   env,
-		Files: []uintptr{uintptr(r.stdin), uintptr(r.log), uintptr(r.log), uintptr(r.lock)},
+		Files: r.files(),
 		Sys:   &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd, Credential: cred},
 	}
 	pid, err := syscall.ForkExec(path, argv, attr)
@@ -64,6 +69,18 @@ func spawn(r spawnRequest) (*process, error) {
 		p.start = st.startTicks
 	}
 	return p, nil
+}
+
+// files lists the child's fds by number; a gap is closed (-1).
+func (r spawnRequest) files() []uintptr {
+	files := []uintptr{uintptr(r.stdin), uintptr(r.log), uintptr(r.log), uintptr(r.lock)}
+	if r.notify >= 0 {
+		for len(files) <= r.notifyNum {
+			files = append(files, ^uintptr(0))
+		}
+		files[r.notifyNum] = uintptr(r.notify)
+	}
+	return files
 }
 
 // inheritedSignals reports whether this process ignores or blocks any

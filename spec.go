@@ -74,7 +74,70 @@ type Spec struct {
 	StartSecs time.Duration
 	// KillMode: KillGroup (default) or KillProcess.
 	KillMode KillMode
+
+	// Ready says when a starting daemon counts as running. ReadyStartSecs
+	// (default): once it has stayed up StartSecs. ReadyNotify: when it
+	// sends READY=1 to $NOTIFY_SOCKET (systemd's sd_notify protocol; the
+	// socket is <PIDDir>/<name>.notify). ReadyFD: when it writes a line to
+	// the inherited fd NotifyFD (s6 style). With ReadyNotify or ReadyFD,
+	// StartSecs is not used.
+	Ready ReadyMode
+	// NotifyFD is the fd number the daemon writes its readiness line to,
+	// with ReadyFD. Default: 4 (0-2 are stdio, 3 holds the daemon's lock).
+	NotifyFD int
+	// WatchdogSec, with ReadyNotify: a running daemon that has sent no
+	// WATCHDOG=1 for this long is restarted (reason watchdog). Its
+	// environment gets WATCHDOG_USEC. Default: 0, no watchdog.
+	WatchdogSec time.Duration
+
+	// The fields below are used by a Manager only.
+
+	// Restart says when the Manager starts the daemon again after it
+	// ended by itself: RestartNever (default), RestartOnFailure (a
+	// non-zero exit, a signal, or an exit while starting), RestartAlways.
+	// An exit that was asked for (Stop) is never restarted.
+	Restart RestartPolicy
+	// RestartDelay is the first backoff before a restart; each further
+	// restart doubles it, up to MaxRestartDelay, with ±20% jitter.
+	// Defaults: 100ms and 30s.
+	RestartDelay, MaxRestartDelay time.Duration
+	// ResetAfter: a run at least this long resets the backoff and the
+	// restart count. Default: 10s.
+	ResetAfter time.Duration
+	// MaxRestarts within RestartWindow: one more and the Manager gives up
+	// (reason gave-up) until the daemon is started by hand. Defaults: 5
+	// within 60s; a negative MaxRestarts means no limit.
+	MaxRestarts   int
+	RestartWindow time.Duration
+	// After names daemons (added to the Manager before this one) that must
+	// be running before this one starts; stopping goes in reverse order.
+	After []string
 }
+
+// ReadyMode says how a daemon tells that it is ready.
+type ReadyMode uint8
+
+const (
+	// ReadyStartSecs: running once it has stayed up StartSecs.
+	ReadyStartSecs ReadyMode = iota
+	// ReadyNotify: running when it sends READY=1 to $NOTIFY_SOCKET.
+	ReadyNotify
+	// ReadyFD: running when it writes a line to fd NotifyFD.
+	ReadyFD
+)
+
+// RestartPolicy says when a Manager restarts a daemon that ended by itself.
+type RestartPolicy uint8
+
+const (
+	// RestartNever leaves an ended daemon stopped.
+	RestartNever RestartPolicy = iota
+	// RestartOnFailure restarts after a non-zero exit, a signal, or an
+	// exit while starting.
+	RestartOnFailure
+	// RestartAlways restarts after any exit that was not asked for.
+	RestartAlways
+)
 
 // Defaults used where a Spec leaves a field zero.
 const (
@@ -98,6 +161,25 @@ func (s Spec) withDefaults() Spec {
 	}
 	if s.StartSecs == 0 {
 		s.StartSecs = DefaultStartSecs
+	}
+	if s.NotifyFD == 0 {
+		s.NotifyFD = 4
+	}
+	if s.RestartDelay <= 0 {
+		s.RestartDelay = 100 * time.Millisecond
+	}
+	if s.MaxRestartDelay <= 0 {
+		s.MaxRestartDelay = 30 * time.Second
+	}
+	s.MaxRestartDelay = max(s.MaxRestartDelay, s.RestartDelay)
+	if s.ResetAfter <= 0 {
+		s.ResetAfter = 10 * time.Second
+	}
+	if s.MaxRestarts == 0 {
+		s.MaxRestarts = 5
+	}
+	if s.RestartWindow <= 0 {
+		s.RestartWindow = time.Minute
 	}
 	return s
 }

@@ -73,7 +73,15 @@ type input struct {
 	kind      inputKind
 	exit      *ExitStatus // with inExited: the status, nil when unknown
 	escalated bool        // with inExited/inGone: SIGKILL was sent at StopTimeout
-	reason    Reason      // with inGone: the reason of the exit that led here
+	reason    Reason      // with inGone: the reason of the exit that led here; with inStart, inStop: who asked (default requested)
+}
+
+// or returns r, or def when r is ReasonNone.
+func (r Reason) or(def Reason) Reason {
+	if r == ReasonNone {
+		return def
+	}
+	return r
 }
 
 // action is what the driver must do for a transition, as a bit set.
@@ -106,7 +114,7 @@ func step(s State, in input) transition {
 	case inStart:
 		switch s {
 		case Stopped:
-			return move(Starting, ReasonRequested, actSpawn)
+			return move(Starting, in.reason.or(ReasonRequested), actSpawn)
 		case Zombie:
 			return transition{to: s, err: ErrZombie}
 		}
@@ -120,7 +128,7 @@ func step(s State, in input) transition {
 	case inStop:
 		switch s {
 		case Starting, Running, Zombie:
-			return move(Stopping, ReasonRequested, actSignalStop)
+			return move(Stopping, in.reason.or(ReasonRequested), actSignalStop)
 		}
 	case inForceStop:
 		switch s {
@@ -152,11 +160,7 @@ func step(s State, in input) transition {
 	case inGone:
 		switch s {
 		case Zombie:
-			r := in.reason
-			if r == ReasonNone {
-				r = ReasonExited // every event has a reason
-			}
-			return move(Stopped, r, actRemoveFiles)
+			return move(Stopped, in.reason.or(ReasonExited), actRemoveFiles)
 		case Stopping:
 			if in.escalated {
 				return move(Stopped, ReasonStopTimeout, actRemoveFiles)

@@ -430,6 +430,7 @@ func TestReasonString(t *testing.T) {
 		ReasonGaveUp:      "gave-up",
 		ReasonDisabled:    "disabled",
 		ReasonAdopted:     "adopted",
+		ReasonWatchdog:    "watchdog",
 	}
 	seen := map[string]Reason{}
 	for r := range numReasons {

@@ -28,6 +28,23 @@ type spawnRequest struct {
 	stdin int
 	log   int
 	lock  int
+
+	notify, notifyNum int
+}
+
+type notifier struct{}
+
+func openNotifier(ReadyMode, string) (*notifier, error) { return nil, ErrUnsupported }
+func (n *notifier) read(int) notifyMsg                  { return notifyMsg{} }
+func (n *notifier) env() []string                       { return nil }
+func (n *notifier) prepare() (int, error)               { return -1, ErrUnsupported }
+func (n *notifier) spawned()                            {}
+func (n *notifier) close()                              {}
+
+type notifyMsg struct {
+	ready, watchdog, stopping bool
+	status                    string
+	hasStatus                 bool
 }
 
 type shimRequest struct{}
