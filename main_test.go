@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -49,6 +50,47 @@ var helpers = map[string]Func{
 		<-ctx.Done()
 		fmt.Println("ignoring stop")
 		time.Sleep(helperLifetime)
+		return nil
+	},
+	// notify: an sd_notify daemon, as systemd would run it: it sends
+	// STATUS, then READY=1 once the file named by its data exists (at
+	// once without data), then WATCHDOG=1 every 20ms while <data>.beat
+	// exists.
+	"notify": func(ctx context.Context, data []byte) error {
+		conn, err := net.Dial("unixgram", os.Getenv("NOTIFY_SOCKET"))
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		conn.Write([]byte("STATUS=warming up"))
+		flag := string(data)
+		exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		ready := false
+		for {
+			if !ready && (flag == "" || exists(flag)) {
+				conn.Write([]byte("READY=1\nSTATUS=serving"))
+				ready = true
+			}
+			if ready && flag != "" && exists(flag+".beat") {
+				conn.Write([]byte("WATCHDOG=1"))
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+			case <-time.After(helperLifetime):
+				return nil
+			}
+		}
+	},
+	// notifyfd: s6-style readiness: writes a line to fd 4 after a moment.
+	"notifyfd": func(ctx context.Context, data []byte) error {
+		f := os.NewFile(4, "notify")
+		fmt.Fprintln(f, "ready")
+		f.Close()
+		<-ctx.Done()
 		return nil
 	},
 	// sigign: prints its SigIgn mask.

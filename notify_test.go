@@ -1,0 +1,99 @@
+//go:build linux
+
+package launcher
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// A systemd-style daemon (READY=1 in a datagram to $NOTIFY_SOCKET) counts
+// as running only when it says so, and messages from other pids do not
+// count.
+func TestReadyNotify(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "sd", "notify")
+	spec.Ready = ReadyNotify
+	spec.StartSecs = time.Nanosecond // must not matter with readiness on
+	flag := t.TempDir() + "/ready"
+	d := newDaemon(t, spec)
+	if err := d.Start([]byte(flag)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "STATUS from the daemon", func() bool {
+		d.Poll(time.Now())
+		return d.Status().StatusText == "warming up"
+	}, func() string { return d.Status().StatusText })
+	// Somebody else (this test, another pid) claims readiness: ignored.
+	conn, err := net.Dial("unixgram", spec.PIDDir+"/sd.notify")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Write([]byte("READY=1"))
+	conn.Close()
+	d.Poll(time.Now().Add(time.Hour))
+	if d.State() != Starting {
+		t.Fatalf("state %v after a READY=1 from another pid", d.State())
+	}
+	os.WriteFile(flag, nil, 0o644)
+	evs := waitState(t, d, Running)
+	if evs[len(evs)-1].Reason != ReasonReady || d.Status().StatusText != "serving" {
+		t.Fatalf("events %v, status %q", evs, d.Status().StatusText)
+	}
+}
+
+func TestReadyFD(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "s6", "notifyfd")
+	spec.Ready = ReadyFD
+	spec.StartSecs = time.Hour // must not matter with readiness on
+	d := newDaemon(t, spec)
+	if err := d.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, d, Running)
+}
+
+// A daemon whose watchdog heartbeats stop is restarted.
+func TestWatchdog(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "wd", "notify")
+	spec.Ready = ReadyNotify
+	spec.WatchdogSec = 200 * time.Millisecond
+	flag := t.TempDir() + "/ready"
+	os.WriteFile(flag, nil, 0o644)
+	os.WriteFile(flag+".beat", nil, 0o644)
+	d := newDaemon(t, spec)
+	if err := d.Start([]byte(flag)); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, d, Running)
+	first := d.PID()
+	// Beating: still the same process after several heartbeats spanning
+	// more than the watchdog period.
+	var beats []time.Time
+	waitFor(t, "heartbeats over more than WatchdogSec", func() bool {
+		if evs := d.Poll(time.Now()); len(evs) > 0 {
+			t.Fatalf("events while beating: %v", evs)
+		}
+		d.mu.Lock()
+		b := d.lastBeat
+		d.mu.Unlock()
+		if len(beats) == 0 || !b.Equal(beats[len(beats)-1]) {
+			beats = append(beats, b)
+		}
+		return len(beats) > 2 && beats[len(beats)-1].Sub(beats[0]) > 2*spec.WatchdogSec
+	}, func() string { return fmt.Sprint(beats) })
+	os.Remove(flag + ".beat")
+	var evs []Event
+	waitFor(t, "a watchdog restart", func() bool {
+		evs = append(evs, d.Poll(time.Now())...)
+		return d.State() == Running && d.PID() != first
+	}, func() string { return fmt.Sprint(d.State(), evs) })
+	if evs[0].Reason != ReasonWatchdog || evs[0].To != Stopping {
+		t.Fatalf("events %v, want running → stopping (watchdog) first", evs)
+	}
+}
