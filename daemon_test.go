@@ -339,7 +339,7 @@ func TestPollClockInjected(t *testing.T) {
 	}
 	t0 := time.Now()
 	d.Poll(t0) // fixes the StartSecs deadline at t0 + 1h
-	if d.Poll(t0.Add(59*time.Minute)); d.State() != Starting {
+	if d.Poll(t0.Add(59 * time.Minute)); d.State() != Starting {
 		t.Fatalf("state %v before StartSecs passed", d.State())
 	}
 	if evs := d.Poll(t0.Add(time.Hour)); d.State() != Running || len(evs) != 1 || !evs[0].Time.Equal(t0.Add(time.Hour)) {
