@@ -186,6 +186,18 @@ type Status struct {
 	Enabled  bool
 	// StatusText is the last STATUS= the daemon sent (ReadyNotify).
 	StatusText string
+	// Uptime is how long it has been running (Running only).
+	Uptime time.Duration
+	// CPUTime (user + system) and RSS (bytes) of the main process, read
+	// from /proc; zero when there is no process.
+	CPUTime time.Duration
+	RSS     int64
+
+	// Filled in by Manager.Status only:
+	WantUp      bool      // the Manager wants it up
+	Restarts    int       // restarts made by the Manager
+	GaveUp      bool      // the Manager gave up restarting it
+	NextRestart time.Time // when the Manager restarts it (zero: not scheduled)
 }
 
 // Status returns a snapshot of the daemon as of the last Poll or request.
@@ -197,19 +209,74 @@ func (d *Daemon) Status() Status {
 		LastExit: d.lastExit, Enabled: enabled, StatusText: d.statusText}
 	if d.proc != nil && !d.mainExited {
 		st.PID = d.proc.pid
+		if ps, err := readProcStat(st.PID); err == nil && ps.startTicks == d.proc.start {
+			st.CPUTime = time.Duration(ps.cpuTicks) * (time.Second / clockTicks)
+			st.RSS = ps.rssPages * int64(os.Getpagesize())
+		}
+	}
+	if d.state == Running && !d.since.IsZero() {
+		st.Uptime = time.Since(d.since)
 	}
 	return st
 }
 
+// startBy starts a stopped daemon for a supervisor, the event carrying
+// reason.
+func (d *Daemon) startBy(now time.Time, reason Reason) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.state != Stopped {
+		return nil
+	}
+	if err := d.start(nil, now, reason); err != nil {
+		return &Error{Op: "start", Daemon: d.spec.Name, Err: err}
+	}
+	return nil
+}
+
+// note records a supervisor's decision that changes no state (gave-up, a
+// failed start) as an event.
+func (d *Daemon) note(now time.Time, r Reason, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.emit(now, d.state, r, nil, err)
+}
+
+// drain returns the events queued by requests since the last Poll.
+func (d *Daemon) drain() []Event {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	evs := d.queue
+	d.queue = nil
+	return evs
+}
+
+// fds returns the main process's pid and pidfd (-1 when there is none) and
+// the readiness fd (-1) for a Manager's waker.
+func (d *Daemon) fds() (pid, pidfd, notifyFD int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	pidfd, notifyFD = -1, -1
+	if d.proc != nil && !d.mainExited {
+		pid, pidfd = d.proc.pid, d.proc.pidfd
+	}
+	if d.notify != nil {
+		notifyFD = d.notify.fd
+	}
+	return pid, pidfd, notifyFD
+}
+
 // Deadline returns the next time at which Poll has timed work to do (the
 // end of StartSecs, or StopTimeout), or the zero time when there is none.
-// A request (Start, Stop) sets its deadline at the Poll after it, so call
-// Poll after a request and then ask. Exits are not timed: a caller without
+// Right after a request (Start, Stop) it is the time of the request, since
+// the next Poll fixes the request's deadline. Exits are not timed: a caller without
 // a Manager (whose Wake fires on exits) polls on its own ticker as well.
 func (d *Daemon) Deadline() time.Time {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	switch {
+	case (d.state == Starting && d.confirmAt.IsZero() && d.notify == nil) || d.stopPending:
+		return d.since // a request's deadline is fixed by the next Poll: now
 	case d.state == Starting && !d.confirmAt.IsZero():
 		return d.confirmAt
 	case (d.state == Stopping || d.state == Zombie) && !d.stopAt.IsZero() && !d.escalated:
@@ -560,10 +627,14 @@ func (d *Daemon) start(data []byte, now time.Time, reason Reason) error {
 	if err != nil {
 		return err
 	}
-	if p != nil {
+	if p != nil && p.alive() {
 		d.proc = p
 		d.apply(input{kind: inAdoptRunning}, now)
 		return nil
+	}
+	if p != nil {
+		p.check() // it exited unwatched: reap it if it is our child
+		p.close()
 	}
 	if !got {
 		return ErrBusy

@@ -913,16 +913,16 @@ var pfGoodStats = []struct {
 		"18446744073709551615 94854151811072 94854151830953 140728225705504 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 " +
 		"94854151846960 94854151848576 94854497447936 140728225708535 140728225708555 140728225708555 " +
 		"140728225710059 0\n", procStat{state: 'R', pgrp: 12392, startTicks: 152229}},
-	{"plain", pfStat("(sleep)", "S", 4321, "98765"), procStat{'S', 4321, 98765}},
-	{"spaces in name", pfStat("(my  daemon x)", "S", 4321, "98765"), procStat{'S', 4321, 98765}},
-	{"parens in name", pfStat("(a) b) c)", "S", 4321, "98765"), procStat{'S', 4321, 98765}},
-	{"fake fields in name", pfStat("(x) R 9 9 9)", "D", 4321, "98765"), procStat{'D', 4321, 98765}},
-	{"open paren in name", pfStat("((()", "T", 4321, "98765"), procStat{'T', 4321, 98765}},
-	{"empty name", pfStat("()", "Z", 7, "1"), procStat{'Z', 7, 1}},
-	{"newline in name", pfStat("(a\nb)", "S", 4321, "98765"), procStat{'S', 4321, 98765}},
-	{"max start time", pfStat("(x)", "I", 4321, "18446744073709551615"), procStat{'I', 4321, 1<<64 - 1}},
-	{"no trailing newline", strings.TrimSuffix(pfStat("(x)", "S", 4321, "98765"), "\n"), procStat{'S', 4321, 98765}},
-	{"just 22 fields", "1234 (x) S 1 4321 4321 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 98765", procStat{'S', 4321, 98765}},
+	{"plain", pfStat("(sleep)", "S", 4321, "98765"), procStat{state: 'S', pgrp: 4321, startTicks: 98765}},
+	{"spaces in name", pfStat("(my  daemon x)", "S", 4321, "98765"), procStat{state: 'S', pgrp: 4321, startTicks: 98765}},
+	{"parens in name", pfStat("(a) b) c)", "S", 4321, "98765"), procStat{state: 'S', pgrp: 4321, startTicks: 98765}},
+	{"fake fields in name", pfStat("(x) R 9 9 9)", "D", 4321, "98765"), procStat{state: 'D', pgrp: 4321, startTicks: 98765}},
+	{"open paren in name", pfStat("((()", "T", 4321, "98765"), procStat{state: 'T', pgrp: 4321, startTicks: 98765}},
+	{"empty name", pfStat("()", "Z", 7, "1"), procStat{state: 'Z', pgrp: 7, startTicks: 1}},
+	{"newline in name", pfStat("(a\nb)", "S", 4321, "98765"), procStat{state: 'S', pgrp: 4321, startTicks: 98765}},
+	{"max start time", pfStat("(x)", "I", 4321, "18446744073709551615"), procStat{state: 'I', pgrp: 4321, startTicks: 1<<64 - 1}},
+	{"no trailing newline", strings.TrimSuffix(pfStat("(x)", "S", 4321, "98765"), "\n"), procStat{state: 'S', pgrp: 4321, startTicks: 98765}},
+	{"just 22 fields", "1234 (x) S 1 4321 4321 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 98765", procStat{state: 'S', pgrp: 4321, startTicks: 98765}},
 }
 
 var pfBadStats = []struct{ name, in string }{
@@ -949,6 +949,7 @@ func TestParseProcStat(t *testing.T) {
 		t.Run("ok/"+tc.name, func(t *testing.T) {
 			t.Parallel()
 			got, err := parseProcStat([]byte(tc.in))
+			got.cpuTicks, got.rssPages = 0, 0 // checked in TestParseProcStatUsage
 			if err != nil || got != tc.want {
 				t.Errorf("parseProcStat(%q): got %+v, %v; want %+v, nil", tc.in, got, err, tc.want)
 			}
@@ -1054,4 +1055,12 @@ func FuzzParseProcStat(f *testing.F) {
 			t.Fatalf("parseProcStat(%q): got %+v with an error; want the zero value", b, st)
 		}
 	})
+}
+
+func TestParseProcStatUsage(t *testing.T) {
+	t.Parallel()
+	got, err := parseProcStat([]byte(pfStat("(sleep)", "S", 4321, "98765")))
+	if err != nil || got.cpuTicks != 4 || got.rssPages != 377 {
+		t.Fatalf("parseProcStat: got cpu %d rss %d, %v; want 4 (utime 3 + stime 1), 377", got.cpuTicks, got.rssPages, err)
+	}
 }

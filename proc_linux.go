@@ -18,6 +18,8 @@ type procStat struct {
 	state      byte   // R, S, D, Z, X, ...
 	pgrp       int    // process group
 	startTicks uint64 // start time after boot, in clock ticks
+	cpuTicks   uint64 // user + system time, in clock ticks
+	rssPages   int64  // resident set size, in pages
 }
 
 // clockTicks is USER_HZ, which the Linux ABI fixes at 100 on every
@@ -33,7 +35,9 @@ func parseProcStat(b []byte) (procStat, error) {
 		return procStat{}, errors.New("malformed /proc stat")
 	}
 	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state), f[2] field 5 (pgrp), f[19] field 22 (starttime).
+	// f[0] is field 3 (state), f[2] field 5 (pgrp), f[11] and f[12]
+	// fields 14 and 15 (utime, stime), f[19] field 22 (starttime), f[21]
+	// field 24 (rss).
 	if len(f) < 20 || len(f[0]) != 1 {
 		return procStat{}, errors.New("malformed /proc stat")
 	}
@@ -42,7 +46,16 @@ func parseProcStat(b []byte) (procStat, error) {
 	if err1 != nil || err2 != nil {
 		return procStat{}, errors.New("malformed /proc stat")
 	}
-	return procStat{state: f[0][0], pgrp: pgrp, startTicks: start}, nil
+	st := procStat{state: f[0][0], pgrp: pgrp, startTicks: start}
+	utime, err1 := strconv.ParseUint(f[11], 10, 64)
+	stime, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 == nil && err2 == nil {
+		st.cpuTicks = utime + stime
+	}
+	if len(f) > 21 {
+		st.rssPages, _ = strconv.ParseInt(f[21], 10, 64)
+	}
+	return st, nil
 }
 
 // readProcStat reads /proc/<pid>/stat; os.ErrNotExist when there is no

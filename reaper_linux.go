@@ -136,7 +136,9 @@ var pidfdOK = sync.OnceValue(func() bool {
 // in an earlier life): a pidfd first, then the check that it is the process
 // the files describe, so that whatever is signalled through the handle
 // later is that process. verify gets /proc/<pid>/stat. It returns
-// os.ErrNotExist when no matching live process exists.
+// os.ErrNotExist when no matching process exists; a matching one may have
+// exited already (alive reports false), and check then reaps it if it is
+// ours.
 func openProcess(pid int, verify func(procStat) bool) (*process, error) {
 	if pid <= 1 {
 		return nil, os.ErrNotExist
@@ -152,8 +154,11 @@ func openProcess(pid int, verify func(procStat) bool) (*process, error) {
 		}
 		p.pidfd = fd
 	}
+	// An exited process that nobody has reaped yet (Z) still shows its
+	// start time, so it can be verified and then reaped, if it is our
+	// child, with its real exit status.
 	st, err := readProcStat(pid)
-	if err != nil || st.state == 'Z' || st.state == 'X' || !verify(st) {
+	if err != nil || st.state == 'X' || !verify(st) {
 		p.close()
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, err

@@ -16,7 +16,11 @@ type procStat struct {
 	state      byte
 	pgrp       int
 	startTicks uint64
+	cpuTicks   uint64
+	rssPages   int64
 }
+
+const clockTicks = 100
 
 type spawnRequest struct {
 	path  string
@@ -32,7 +36,7 @@ type spawnRequest struct {
 	notify, notifyNum int
 }
 
-type notifier struct{}
+type notifier struct{ fd int }
 
 func openNotifier(ReadyMode, string) (*notifier, error) { return nil, ErrUnsupported }
 func (n *notifier) read(int) notifyMsg                  { return notifyMsg{} }
@@ -65,3 +69,11 @@ func (p *process) signal(syscall.Signal) error       { return ErrUnsupported }
 func (p *process) close()                            {}
 
 func openProcess(int, func(procStat) bool) (*process, error) { return nil, os.ErrNotExist }
+
+type waker struct{}
+
+func newWaker(chan struct{}) (*waker, error) { return nil, ErrUnsupported }
+func (w *waker) signal()                     {}
+func (w *waker) watch(int) error             { return ErrUnsupported }
+func (w *waker) arm(time.Time)               {}
+func (w *waker) close()                      {}

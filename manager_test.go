@@ -1,0 +1,318 @@
+//go:build linux
+
+package launcher
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// newManager returns a Manager with dirs under t.TempDir() whose cleanup
+// kills every daemon it has (by pidfd), polls them to Stopped and closes it.
+func newManager(t *testing.T, opts Options) *Manager {
+	t.Helper()
+	dir := t.TempDir()
+	if opts.PIDDir == "" {
+		opts.PIDDir, opts.LogDir = dir+"/run", dir+"/log"
+	}
+	m := NewManager(opts)
+	t.Cleanup(func() {
+		m.ForceStop()
+		for _, d := range m.Daemons() {
+			waitState(t, d, Stopped)
+		}
+		m.Close()
+	})
+	return m
+}
+
+// watcher drives a Manager the way a caller's select loop does: Poll only
+// when Wake fires, and collect what comes on Events.
+type watcher struct {
+	t      *testing.T
+	m      *Manager
+	events []Event
+	wakes  int
+}
+
+// until runs the loop until cond holds, failing at the deadline with the
+// events seen.
+func (w *watcher) until(what string, cond func() bool) {
+	w.t.Helper()
+	deadline := time.After(20 * time.Second)
+	for !cond() {
+		select {
+		case <-w.m.Wake():
+			w.wakes++
+			w.m.Poll(time.Now())
+		case ev := <-w.m.Events():
+			w.events = append(w.events, ev)
+		case <-deadline:
+			w.t.Fatalf("timed out waiting for %s; status %+v; events %v", what, w.m.Status(), w.events)
+		}
+	}
+	// Take what is already on the channel.
+	for {
+		select {
+		case ev := <-w.m.Events():
+			w.events = append(w.events, ev)
+		default:
+			return
+		}
+	}
+}
+
+func (w *watcher) state(name string, want State) func() bool {
+	return func() bool { return w.m.Daemon(name).State() == want }
+}
+
+func (w *watcher) of(name string) []Event {
+	var evs []Event
+	for _, e := range w.events {
+		if e.Daemon == name {
+			evs = append(evs, e)
+		}
+	}
+	return evs
+}
+
+func TestManagerOrderAndEvents(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{})
+	for _, s := range []Spec{
+		{Name: "db", Func: "sleep", StartSecs: 30 * time.Millisecond},
+		{Name: "app", Func: "sleep", StartSecs: 30 * time.Millisecond, After: []string{"db"}},
+		{Name: "web", Func: "sleep", StartSecs: 30 * time.Millisecond, After: []string{"app"}},
+	} {
+		if err := m.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Add(Spec{Name: "x", Func: "sleep", After: []string{"nope"}}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("Add with unknown After = %v", err)
+	}
+	if err := m.Add(Spec{Name: "y", Func: "sleep", After: []string{"y"}}); err == nil {
+		t.Fatal("Add with a self cycle succeeded")
+	}
+	w := &watcher{t: t, m: m}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.until("all running", func() bool {
+		return w.state("db", Running)() && w.state("app", Running)() && w.state("web", Running)()
+	})
+	// app starts only after db runs, web only after app.
+	idx := func(name string, to State) int {
+		return slices.IndexFunc(w.events, func(e Event) bool { return e.Daemon == name && e.To == to })
+	}
+	if !(idx("db", Running) < idx("app", Starting) && idx("app", Running) < idx("web", Starting)) {
+		t.Fatalf("start order wrong: %v", w.events)
+	}
+	m.Stop()
+	w.until("all stopped", func() bool {
+		return w.state("db", Stopped)() && w.state("app", Stopped)() && w.state("web", Stopped)()
+	})
+	if !(idx("web", Stopped) < idx("app", Stopping) && idx("app", Stopped) < idx("db", Stopping)) {
+		t.Fatalf("stop order wrong: %v", w.events)
+	}
+	for _, name := range []string{"db", "app", "web"} {
+		for i, e := range w.of(name) {
+			if e.Seq != uint64(i+1) {
+				t.Fatalf("%s: event %d has Seq %d: %v", name, i, e.Seq, w.of(name))
+			}
+		}
+	}
+	st := m.Status()
+	if len(st) != 3 || st[0].Name != "app" || st[0].WantUp {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+// A crash loop: restarts slow down as configured, then the Manager gives
+// up; the loop costs little CPU.
+func TestManagerCrashLoopBackoffAndGiveUp(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{Jitter: func() float64 { return 0.5 }}) // no jitter: ×1.0
+	spec := Spec{Name: "crashy", Command: []string{"sh", "-c", "exit 3"}, StartSecs: -1, Restart: RestartOnFailure,
+		RestartDelay: 40 * time.Millisecond, MaxRestartDelay: 160 * time.Millisecond, MaxRestarts: 4}
+	if err := m.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	var ru0 unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &ru0)
+	w := &watcher{t: t, m: m}
+	m.Start("crashy")
+	w.until("gave up", func() bool { return slices.ContainsFunc(w.events, func(e Event) bool { return e.Reason == ReasonGaveUp }) })
+	var starts []time.Time
+	var stops []time.Time
+	for _, e := range w.events {
+		if e.To == Starting {
+			starts = append(starts, e.Time)
+		}
+		if e.To == Stopped && e.From != Stopped {
+			stops = append(stops, e.Time)
+		}
+	}
+	if len(starts) != 5 {
+		t.Fatalf("%d starts, want 1 + MaxRestarts 4: %v", len(starts), w.events)
+	}
+	want := []time.Duration{40, 80, 160, 160}
+	for i := 1; i < len(starts); i++ {
+		gap := starts[i].Sub(stops[i-1])
+		if gap < want[i-1]*time.Millisecond {
+			t.Errorf("restart %d after %v, want at least %vms", i, gap, want[i-1])
+		}
+	}
+	for _, e := range w.of("crashy")[1:] {
+		if e.To == Starting && e.Reason != ReasonBackoff {
+			t.Errorf("supervisor start with reason %v", e.Reason)
+		}
+	}
+	st := m.Status()[0]
+	if !st.GaveUp || st.State != Stopped || st.Restarts != 4 {
+		t.Fatalf("status %+v", st)
+	}
+	var ru1 unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &ru1)
+	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+	t.Logf("controller CPU during the crash loop: %v over %v, %d wake-ups", cpu, stops[len(stops)-1].Sub(starts[0]), w.wakes)
+	// Started by hand again, it runs the loop afresh.
+	if err := m.Start("crashy"); err != nil {
+		t.Fatal(err)
+	}
+	if st := m.Status()[0]; st.GaveUp {
+		t.Fatalf("still gave up after Start: %+v", st)
+	}
+}
+
+// kill -9 of a running daemon: the Manager learns it through the pidfd (no
+// polling) and starts a replacement at once.
+func TestManagerRestartsKilledDaemon(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{})
+	if err := m.Add(Spec{Name: "victim", Func: "sleep", StartSecs: -1, Restart: RestartAlways, RestartDelay: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	w := &watcher{t: t, m: m}
+	m.Start()
+	w.until("running", w.state("victim", Running))
+	first := m.Daemon("victim").PID()
+	if err := m.Daemon("victim").Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	w.until("replacement running", func() bool {
+		d := m.Daemon("victim")
+		return d.State() == Running && d.PID() != first
+	})
+	evs := w.of("victim")
+	crash := slices.IndexFunc(evs, func(e Event) bool { return e.Reason == ReasonCrashed })
+	if crash < 0 || evs[crash].Exit == nil || evs[crash].Exit.Signal != syscall.SIGKILL {
+		t.Fatalf("events %v, want a crash by SIGKILL", evs)
+	}
+}
+
+// With nothing happening, the Manager makes no wake-ups.
+func TestManagerIdleNoWakeups(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{})
+	for i := range 5 {
+		m.Add(Spec{Name: fmt.Sprint("idle", i), Command: []string{"sleep", "300"}, StartSecs: -1})
+	}
+	w := &watcher{t: t, m: m}
+	m.Start()
+	w.until("all running", func() bool {
+		for _, st := range m.Status() {
+			if st.State != Running {
+				return false
+			}
+		}
+		return true
+	})
+	// Drain a wake-up made before everything settled, then expect none.
+	select {
+	case <-m.Wake():
+		m.Poll(time.Now())
+	default:
+	}
+	select {
+	case <-m.Wake():
+		t.Fatal("woken while idle")
+	case <-time.After(300 * time.Millisecond): // an absence can only be waited out
+	}
+}
+
+// The wanted state lives on disk: a later Manager adopts what runs and
+// starts what was wanted up but died while no Manager ran.
+func TestManagerWantedStateSurvives(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	opts := Options{PIDDir: dir + "/run", LogDir: dir + "/log"}
+	specs := []Spec{
+		{Name: "keeps", Func: "sleep", StartSecs: -1},
+		{Name: "dies", Func: "sleep", StartSecs: -1},
+		{Name: "down", Func: "sleep", StartSecs: -1},
+	}
+	m1 := NewManager(opts)
+	for _, s := range specs {
+		m1.Add(s)
+	}
+	w1 := &watcher{t: t, m: m1}
+	m1.Start("keeps", "dies")
+	w1.until("running", func() bool { return w1.state("keeps", Running)() && w1.state("dies", Running)() })
+	keeps, dies := m1.Daemon("keeps").PID(), m1.Daemon("dies").PID()
+	m1.Close() // the daemons live on
+	t.Cleanup(func() { reapOrphan(t, keeps); reapOrphan(t, dies) })
+	if err := unix.Kill(dies, syscall.SIGKILL); err != nil { // our own child, by its pid
+		t.Fatal(err)
+	}
+
+	m2 := newManager(t, opts)
+	for _, s := range specs {
+		if err := m2.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w2 := &watcher{t: t, m: m2}
+	w2.until("both wanted up running again", func() bool {
+		d := m2.Daemon("dies")
+		return w2.state("keeps", Running)() && d.State() == Running && d.PID() != dies
+	})
+	if m2.Daemon("keeps").PID() != keeps {
+		t.Fatalf("keeps was not adopted: pid %d, was %d", m2.Daemon("keeps").PID(), keeps)
+	}
+	if m2.Daemon("down").State() != Stopped {
+		t.Fatal("a daemon never wanted up was started")
+	}
+	if b, _ := os.ReadFile(filepath.Join(opts.PIDDir, "down.want")); len(b) != 0 {
+		t.Fatalf("down.want = %q", b)
+	}
+}
+
+// A disabled daemon is never restarted.
+func TestManagerDisabledNotRestarted(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{})
+	m.Add(Spec{Name: "off", Func: "sleep", StartSecs: -1, Restart: RestartAlways, RestartDelay: time.Millisecond})
+	w := &watcher{t: t, m: m}
+	m.Start()
+	w.until("running", w.state("off", Running))
+	m.Disable("off")
+	m.Daemon("off").Signal(syscall.SIGKILL)
+	w.until("stopped", w.state("off", Stopped))
+	// A backoff of 1ms has long passed by the next wake-ups; nothing starts.
+	m.Poll(time.Now().Add(time.Second))
+	if st := m.Daemon("off").State(); st != Stopped {
+		t.Fatalf("disabled daemon is %v", st)
+	}
+	if err := m.Start("off"); err == nil {
+		t.Fatal("Start of a disabled daemon succeeded")
+	}
+}
