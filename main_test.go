@@ -142,7 +142,15 @@ func checkNoLeftovers(fdsBefore int) error {
 	err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
 	if err == nil {
 		if pid := siginfoChild(&info).pid; pid != 0 {
-			return fmt.Errorf("child process %d left behind", pid)
+			cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+			var marks []string
+			for _, kv := range strings.Split(string(env), "\x00") {
+				if strings.HasPrefix(kv, "LAUNCHER_") || strings.HasPrefix(kv, "LT_") {
+					marks = append(marks, kv)
+				}
+			}
+			return fmt.Errorf("child process %d left behind: %q %v", pid, cmd, marks)
 		}
 		return errors.New("live child processes left behind")
 	}
