@@ -592,7 +592,10 @@ func (d *Daemon) sendSignal(sig syscall.Signal) error {
 	if !d.mainExited {
 		err = d.proc.signal(sig)
 	}
-	if d.spec.KillMode == KillGroup && d.proc.group && (!d.mainExited || groupIsOurs(d.proc.pid, d.proc.start)) {
+	// A live main process: its group too with KillGroup. A Zombie: its
+	// leftovers are all that is left to signal, whatever the KillMode.
+	group := d.spec.KillMode == KillGroup || d.mainExited
+	if group && d.proc.group && (!d.mainExited || groupIsOurs(d.proc.pid, d.proc.start)) {
 		if gerr := signalGroupSafe(d.proc.pid, sig); gerr != nil && (err == nil || errors.Is(err, ErrNotRunning)) {
 			err = gerr
 		}

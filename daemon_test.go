@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -360,5 +361,57 @@ func TestPollClockInjected(t *testing.T) {
 	}, func() string { return fmt.Sprint(evs) })
 	if evs[0].Reason != ReasonStopTimeout || evs[0].Exit.Signal != syscall.SIGKILL {
 		t.Fatalf("events %v", evs)
+	}
+}
+
+// childOf starts spec's daemon, whose command prints "child=PID" of a
+// child it keeps, and returns that pid (reaped at cleanup if orphaned).
+func childOf(t *testing.T, d *Daemon) int {
+	t.Helper()
+	d.ReadLog()
+	if err := d.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	log := waitLog(t, d, "child=")
+	child, _ := strconv.Atoi(strings.Fields(log[strings.Index(log, "child=")+6:])[0])
+	t.Cleanup(func() { reapOrphan(t, child) })
+	return child
+}
+
+// The SIGKILL at StopTimeout reaches the whole group with KillGroup.
+func TestKillGroupEscalation(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "deaf", "")
+	spec.StartSecs, spec.StopTimeout = -1, 100*time.Millisecond
+	spec.Func, spec.Command = "", []string{"sh", "-c", `trap "" TERM; sleep 300 & echo child=$!; wait`}
+	d := newDaemon(t, spec)
+	child := childOf(t, d)
+	waitState(t, d, Running)
+	d.Stop()
+	evs := waitState(t, d, Stopped)
+	if pidAlive(child) || !slices.ContainsFunc(evs, func(e Event) bool { return e.Reason == ReasonStopTimeout }) {
+		t.Fatalf("child alive %v; events %v", pidAlive(child), evs)
+	}
+}
+
+// KillProcess stops the main process only; a child that keeps the lock
+// keeps the daemon a Zombie until it is stopped too.
+func TestKillProcessLeavesChild(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "solo", "")
+	spec.StartSecs, spec.KillMode = -1, KillProcess
+	spec.Func, spec.Command = "", []string{"sh", "-c", `sleep 300 & echo child=$!; wait`}
+	d := newDaemon(t, spec)
+	child := childOf(t, d)
+	waitState(t, d, Running)
+	d.Stop()
+	waitState(t, d, Zombie)
+	if !pidAlive(child) {
+		t.Fatal("KillProcess killed the child")
+	}
+	d.ForceStop()
+	waitState(t, d, Stopped)
+	if pidAlive(child) {
+		t.Fatal("ForceStop of the zombie left its child")
 	}
 }

@@ -3,6 +3,8 @@
 package launcher
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -184,6 +186,9 @@ func TestManagerCrashLoopBackoffAndGiveUp(t *testing.T) {
 	unix.Getrusage(unix.RUSAGE_SELF, &ru1)
 	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
 	t.Logf("controller CPU during the crash loop: %v over %v, %d wake-ups", cpu, stops[len(stops)-1].Sub(starts[0]), w.wakes)
+	if w.wakes > 50 {
+		t.Errorf("%d wake-ups for 5 starts: the loop spins", w.wakes)
+	}
 	// Started by hand again, it runs the loop afresh.
 	if err := m.Start("crashy"); err != nil {
 		t.Fatal(err)
@@ -273,6 +278,7 @@ func TestManagerWantedStateSurvives(t *testing.T) {
 	if err := unix.Kill(dies, syscall.SIGKILL); err != nil { // our own child, by its pid
 		t.Fatal(err)
 	}
+	waitFor(t, "the killed daemon to be dead", func() bool { return !pidAlive(dies) }, func() string { return "alive" })
 
 	m2 := newManager(t, opts)
 	for _, s := range specs {
@@ -314,5 +320,55 @@ func TestManagerDisabledNotRestarted(t *testing.T) {
 	}
 	if err := m.Start("off"); err == nil {
 		t.Fatal("Start of a disabled daemon succeeded")
+	}
+}
+
+// Readiness messages wake the Manager: with only Wake-driven Polls, a
+// READY=1 daemon becomes running (there is no timer to fall back on).
+func TestManagerReadinessWakes(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{})
+	if err := m.Add(Spec{Name: "sd", Func: "notify", Ready: ReadyNotify}); err != nil {
+		t.Fatal(err)
+	}
+	w := &watcher{t: t, m: m}
+	m.Start()
+	w.until("running", w.state("sd", Running))
+	if st := m.Status()[0]; st.StatusText != "serving" || st.State != Running {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestManagerRun(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{})
+	m.Add(Spec{Name: "r", Command: []string{"sleep", "300"}, StartSecs: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- m.Run(ctx) }()
+	m.Start()
+	for ev := range m.Events() {
+		if ev.To == Running {
+			break
+		}
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v", err)
+	}
+}
+
+// A run longer than ResetAfter resets the backoff and the restart count,
+// so a daemon that fails only now and then is never given up on.
+func TestManagerResetAfterStableRun(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{Jitter: func() float64 { return 0.5 }})
+	m.Add(Spec{Name: "flaky", Command: []string{"sh", "-c", "sleep 0.2; exit 1"}, StartSecs: -1,
+		Restart: RestartOnFailure, RestartDelay: 10 * time.Millisecond, ResetAfter: 100 * time.Millisecond, MaxRestarts: 1})
+	w := &watcher{t: t, m: m}
+	m.Start()
+	w.until("three restarts", func() bool { return m.Status()[0].Restarts >= 3 })
+	if slices.ContainsFunc(w.events, func(e Event) bool { return e.Reason == ReasonGaveUp }) {
+		t.Fatalf("gave up on a daemon with stable runs: %v", w.events)
 	}
 }

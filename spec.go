@@ -18,7 +18,9 @@ const (
 	// group is empty.
 	KillGroup KillMode = iota
 	// KillProcess signals the main process only; processes it leaves
-	// behind are its own business (unless they hold its lock).
+	// behind are its own business, unless they hold its lock (they
+	// inherit it): then the daemon is a Zombie until they exit, and Stop
+	// or ForceStop of the Zombie signals its process group.
 	KillProcess
 )
 
