@@ -382,8 +382,15 @@ func (m *Manager) observe(e *entry, ev Event, now time.Time) {
 		e.backingOff, e.nextStart = false, time.Time{}
 		return
 	}
+	asked := ev.Reason == ReasonRequested || ev.Reason == ReasonStopTimeout || ev.Reason == ReasonWatchdog
+	if asked && e.d.State() == Stopped {
+		// Stopped through the Daemon itself (not restarted): that is
+		// what it is wanted to be now.
+		m.setWant(e, false)
+		return
+	}
 	if !restart {
-		if ev.Reason != ReasonRequested && ev.Reason != ReasonStopTimeout && ev.Reason != ReasonWatchdog {
+		if !asked {
 			m.setWant(e, false) // it ended by itself and stays down
 		}
 		return

@@ -372,3 +372,24 @@ func TestManagerResetAfterStableRun(t *testing.T) {
 		t.Fatalf("gave up on a daemon with stable runs: %v", w.events)
 	}
 }
+
+// Stopping a supervised daemon through its Daemon is respected: the
+// Manager does not start it again; restarting it through its Daemon is
+// too.
+func TestManagerDirectDaemonStop(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{})
+	m.Add(Spec{Name: "direct", Command: []string{"sleep", "300"}, StartSecs: -1, Restart: RestartAlways})
+	w := &watcher{t: t, m: m}
+	m.Start()
+	w.until("running", w.state("direct", Running))
+	first := m.Daemon("direct").PID()
+	m.Daemon("direct").Restart(nil)
+	w.until("restarted", func() bool { d := m.Daemon("direct"); return d.State() == Running && d.PID() != first })
+	m.Daemon("direct").Stop()
+	w.until("stopped", w.state("direct", Stopped))
+	m.Poll(time.Now().Add(time.Minute))
+	if st := m.Status()[0]; st.State != Stopped || st.WantUp {
+		t.Fatalf("status %+v after a direct Stop", st)
+	}
+}
