@@ -59,6 +59,11 @@ func TestStartCommandNotFound(t *testing.T) {
 	if d.State() != Stopped {
 		t.Fatalf("state %v", d.State())
 	}
+	for _, f := range []string{d.PIDFile(), strings.TrimSuffix(d.PIDFile(), ".pid") + ".id"} {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s claims a process after a failed start: %v", f, err)
+		}
+	}
 }
 
 func TestStopTimeoutEscalates(t *testing.T) {
@@ -413,5 +418,24 @@ func TestKillProcessLeavesChild(t *testing.T) {
 	waitState(t, d, Stopped)
 	if pidAlive(child) {
 		t.Fatal("ForceStop of the zombie left its child")
+	}
+}
+
+// Dir, Env and Umask reach the daemon.
+func TestSpecDirEnvUmask(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "env", "")
+	spec.Dir = t.TempDir()
+	spec.Env = []string{"LAUNCHER_TEST_A=1", "LAUNCHER_TEST_A=2"} // the last one wins
+	spec.Umask = 0o027
+	spec.Func, spec.Command = "", []string{"sh", "-c", `echo "dir=$(pwd) a=$LAUNCHER_TEST_A umask=$(umask)"; exec sleep 300`}
+	d := newDaemon(t, spec)
+	d.ReadLog()
+	if err := d.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	log := waitLog(t, d, "umask=")
+	if want := "dir=" + spec.Dir + " a=2 umask=0027"; !strings.Contains(log, want) {
+		t.Fatalf("log %q, want %q", log, want)
 	}
 }
