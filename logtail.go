@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -64,4 +65,54 @@ func (d *Daemon) readLog() ([]byte, error) {
 	}
 	d.logOffset += int64(got)
 	return buf[:got], nil
+}
+
+// MaxLineBytes is the longest line Follow delivers whole. A longer line
+// comes in pieces of MaxLineBytes, each but the last marked Partial, so a
+// daemon that writes without newlines costs bounded memory.
+const MaxLineBytes = 64 << 10
+
+// Line is one line of a daemon's log, without its newline. Binary output
+// comes as it is, cut at newlines.
+type Line struct {
+	Daemon string
+	Text   string
+	// Partial: the line was longer than MaxLineBytes and goes on in the
+	// next Line of the same daemon.
+	Partial bool
+	// Notice: a word from launcher, not from the log (following fell back
+	// to polling, a log is not a regular file); Text says what.
+	Notice bool
+}
+
+// From says where Follow starts in a log.
+type From struct {
+	start bool
+	lastN int
+}
+
+// Where Follow starts: at the end (only what is written from now on), at
+// the beginning, or with the last n lines.
+var (
+	FromEnd   = From{}
+	FromStart = From{start: true}
+)
+
+// LastLines starts Follow with the last n lines of the log.
+func LastLines(n int) From { return From{lastN: max(n, 0)} }
+
+// Follow delivers the daemon's log, line by line, on the returned
+// Follower's channel. See Follower.
+func (d *Daemon) Follow(ctx context.Context, from From) (*Follower, error) {
+	return follow(ctx, []followTarget{{name: d.spec.Name, path: d.files.log}}, from)
+}
+
+// Follow delivers the logs of every daemon the Manager has now, each line
+// tagged with its daemon, on one Follower.
+func (m *Manager) Follow(ctx context.Context, from From) (*Follower, error) {
+	var ts []followTarget
+	for _, d := range m.Daemons() {
+		ts = append(ts, followTarget{name: d.spec.Name, path: d.files.log})
+	}
+	return follow(ctx, ts, from)
 }

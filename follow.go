@@ -1,0 +1,335 @@
+package launcher
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// Follower delivers complete lines of one or more logs as they are
+// written. It follows truncation (reading again from the start),
+// rename-rotation (the renamed file is read to its end before the new one)
+// and a deleted and re-created log, watching the logs' directories with
+// fsnotify (a watch on the file itself is lost on rename). Where inotify
+// is unavailable or out of watches it polls instead, and says so once in a
+// Notice line.
+//
+// Lines are never dropped: when the caller reads slowly, the Follower
+// stops reading the files, which keep the data. A partial last line waits
+// for its newline. The Follower runs one goroutine (and fsnotify one of
+// its own); Close, or cancelling the context given to Follow, stops them,
+// and then the channel is closed.
+type Follower struct {
+	lines  chan Line
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Lines returns the channel the lines come on. It is closed when the
+// Follower stops.
+func (f *Follower) Lines() <-chan Line { return f.lines }
+
+// Close stops the Follower and returns once its goroutines have.
+func (f *Follower) Close() error {
+	f.cancel()
+	<-f.done
+	return nil
+}
+
+// pollEvery is how often a Follower without inotify looks at the logs.
+const pollEvery = 250 * time.Millisecond
+
+type followTarget struct{ name, path string }
+
+// tailed is one log being followed.
+type tailed struct {
+	followTarget
+	f       *os.File // the file being read; nil while the log is missing
+	// old is the file replaced last (rotated or deleted), read once more
+	// at the next look: a writer that opened it just before the
+	// replacement may still have been writing.
+	old    *os.File
+	oldOff int64
+	dev     uint64
+	ino     uint64
+	off     int64
+	partial []byte
+	noticed bool // a "not a regular file" notice was sent
+}
+
+type follower struct {
+	ctx   context.Context
+	out   chan Line
+	logs  []*tailed
+	buf   []byte
+	watch *fsnotify.Watcher
+}
+
+func follow(parent context.Context, targets []followTarget, from From) (*Follower, error) {
+	ctx, cancel := context.WithCancel(parent)
+	fl := &follower{ctx: ctx, out: make(chan Line, 256), buf: make([]byte, 64<<10)}
+	for _, t := range targets {
+		fl.logs = append(fl.logs, &tailed{followTarget: t})
+	}
+	F := &Follower{lines: fl.out, cancel: cancel, done: make(chan struct{})}
+	w, werr := fsnotify.NewWatcher()
+	if werr == nil {
+		dirs := map[string]bool{}
+		for _, t := range fl.logs {
+			dirs[filepath.Dir(t.path)] = true
+		}
+		for dir := range dirs {
+			if werr = w.Add(dir); werr != nil {
+				break
+			}
+		}
+		if werr != nil {
+			w.Close()
+		} else {
+			fl.watch = w
+		}
+	}
+	// Open and position every log before returning, so that "from the
+	// end" means the end as of this call.
+	for _, t := range fl.logs {
+		fl.open(t, from)
+	}
+	go func() {
+		defer close(F.done)
+		defer close(fl.out)
+		defer fl.close()
+		defer cancel()
+		if fl.watch != nil {
+			defer fl.watch.Close()
+		} else if !fl.send(Line{Notice: true, Text: "launcher: following by polling every " + pollEvery.String() + ": " + errString(werr)}) {
+			return
+		}
+		fl.run()
+	}()
+	return F, nil
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "no inotify"
+	}
+	return err.Error()
+}
+
+// run reads what is there, then waits for changes until cancelled.
+func (fl *follower) run() {
+	var tick <-chan time.Time
+	if fl.watch == nil {
+		t := time.NewTicker(pollEvery)
+		defer t.Stop()
+		tick = t.C
+	}
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if fl.watch != nil {
+		events, errs = fl.watch.Events, fl.watch.Errors
+	}
+	for {
+		for _, t := range fl.logs {
+			if !fl.catchUp(t) {
+				return
+			}
+		}
+		select {
+		case <-fl.ctx.Done():
+			return
+		case <-tick:
+		case <-events: // any change in a log dir: look at every log (cheap: one stat each)
+		case err := <-errs:
+			if !errors.Is(err, fsnotify.ErrEventOverflow) {
+				// The watch is broken: poll from now on.
+				if !fl.send(Line{Notice: true, Text: "launcher: following by polling: " + err.Error()}) {
+					return
+				}
+				events, errs = nil, nil
+				t := time.NewTicker(pollEvery)
+				defer t.Stop()
+				tick = t.C
+			}
+		}
+	}
+}
+
+// open opens t's log (if it exists) and sets the offset per from.
+func (fl *follower) open(t *tailed, from From) {
+	f, err := os.Open(t.path)
+	if err != nil {
+		return
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return
+	}
+	sys := st.Sys().(*syscall.Stat_t)
+	t.f, t.dev, t.ino = f, uint64(sys.Dev), sys.Ino
+	switch {
+	case from.start:
+		t.off = 0
+	case from.lastN > 0:
+		t.off = lastLinesOffset(f, st.Size(), from.lastN)
+	default:
+		t.off = st.Size()
+	}
+}
+
+// lastLinesOffset finds where the last n lines of f start, reading
+// backwards at most 1 MiB.
+func lastLinesOffset(f *os.File, size int64, n int) int64 {
+	const budget = 1 << 20
+	var buf [4096]byte
+	end := size
+	seen := 0
+	for pos := size; pos > 0 && size-pos < budget; {
+		k := min(int64(len(buf)), pos)
+		pos -= k
+		if _, err := f.ReadAt(buf[:k], pos); err != nil && !errors.Is(err, io.EOF) {
+			return size
+		}
+		for i := k - 1; i >= 0; i-- {
+			if buf[i] != '\n' {
+				continue
+			}
+			if pos+i == end-1 { // the newline ending the last line
+				continue
+			}
+			seen++
+			if seen == n {
+				return pos + i + 1
+			}
+		}
+		if pos == 0 {
+			return 0
+		}
+	}
+	return max(size-budget, 0)
+}
+
+// catchUp reads everything new in t's log. It reports false when the
+// follower was cancelled while sending.
+func (fl *follower) catchUp(t *tailed) bool {
+	if t.old != nil {
+		cur, off := t.f, t.off
+		t.f, t.off = t.old, t.oldOff
+		ok := fl.drain(t)
+		t.old.Close()
+		t.f, t.off, t.old = cur, off, nil
+		if !ok {
+			return false
+		}
+	}
+	st, err := os.Stat(t.path)
+	switch {
+	case err != nil:
+		// Deleted or renamed away: read the old file to its end; a new
+		// one will be found by a later look.
+		return t.f == nil || fl.drain(t)
+	case !st.Mode().IsRegular():
+		if !t.noticed {
+			t.noticed = true
+			return fl.send(Line{Daemon: t.name, Notice: true, Text: "launcher: " + t.path + " is not a regular file"})
+		}
+		return true
+	}
+	sys := st.Sys().(*syscall.Stat_t)
+	if t.f != nil && (uint64(sys.Dev) != t.dev || sys.Ino != t.ino) {
+		// Replaced (rotated by rename, or deleted and re-created): the
+		// old file first, to its end, then the new one from its start.
+		if !fl.drain(t) {
+			return false
+		}
+		t.old, t.oldOff, t.f = t.f, t.off, nil
+	}
+	if t.f == nil {
+		fl.open(t, FromStart)
+		if t.f == nil {
+			return true
+		}
+	} else if st.Size() < t.off {
+		t.off = 0 // truncated: start again from the top
+	}
+	return fl.drain(t)
+}
+
+// drain reads t.f from t.off to its current end and sends the lines.
+func (fl *follower) drain(t *tailed) bool {
+	for {
+		n, err := t.f.ReadAt(fl.buf, t.off)
+		if n > 0 {
+			t.off += int64(n)
+			if !fl.lines(t, fl.buf[:n]) {
+				return false
+			}
+		}
+		if err != nil || n == 0 {
+			return true
+		}
+	}
+}
+
+// lines splits b (after what was left of the last read) into lines.
+func (fl *follower) lines(t *tailed, b []byte) bool {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			t.partial = append(t.partial, b...)
+			for len(t.partial) >= MaxLineBytes {
+				if !fl.send(Line{Daemon: t.name, Text: string(t.partial[:MaxLineBytes]), Partial: true}) {
+					return false
+				}
+				t.partial = append(t.partial[:0], t.partial[MaxLineBytes:]...)
+			}
+			return true
+		}
+		line := b[:i]
+		if len(t.partial) > 0 {
+			t.partial = append(t.partial, line...)
+			line = t.partial
+		}
+		for len(line) > MaxLineBytes {
+			if !fl.send(Line{Daemon: t.name, Text: string(line[:MaxLineBytes]), Partial: true}) {
+				return false
+			}
+			line = line[MaxLineBytes:]
+		}
+		if !fl.send(Line{Daemon: t.name, Text: string(line)}) {
+			return false
+		}
+		t.partial = t.partial[:0]
+		b = b[i+1:]
+	}
+	return true
+}
+
+// send delivers one line, waiting for the reader; false once cancelled.
+func (fl *follower) send(l Line) bool {
+	select {
+	case fl.out <- l:
+		return true
+	case <-fl.ctx.Done():
+		return false
+	}
+}
+
+// close releases the files.
+func (fl *follower) close() {
+	for _, t := range fl.logs {
+		for _, f := range []*os.File{t.f, t.old} {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}
+}
