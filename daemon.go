@@ -29,7 +29,7 @@ import (
 type Daemon struct {
 	spec  Spec // defaults applied
 	cred  *syscall.Credential
-	files struct{ pid, id, lock, disabled, log string }
+	files struct{ pid, id, lock, disabled, stdin, log string }
 
 	mu          sync.Mutex
 	state       State
@@ -103,6 +103,7 @@ func New(spec Spec) (*Daemon, error) {
 	d := &Daemon{spec: spec, cred: cred}
 	base := filepath.Join(spec.PIDDir, spec.Name)
 	d.files.pid, d.files.id, d.files.lock, d.files.disabled = base+".pid", base+".id", base+".lock", base+".disabled"
+	d.files.stdin = base + ".stdin"
 	d.files.log = filepath.Join(spec.LogDir, spec.Name+".log")
 	for _, dir := range []string{spec.PIDDir, spec.LogDir} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -649,7 +650,12 @@ func (d *Daemon) start(data []byte, now time.Time, reason Reason) error {
 	if err != nil {
 		return err
 	}
-	if req.stdin, err = openStdin(data); err != nil {
+	if d.spec.InputFIFO {
+		req.stdin, err = openInputFIFO(d.files.stdin, data)
+	} else {
+		req.stdin, err = openStdin(data)
+	}
+	if err != nil {
 		return err
 	}
 	defer unix.Close(req.stdin)

@@ -76,6 +76,11 @@ type Spec struct {
 	StartSecs time.Duration
 	// KillMode: KillGroup (default) or KillProcess.
 	KillMode KillMode
+	// InputFIFO makes the daemon's stdin the FIFO <PIDDir>/<name>.stdin,
+	// which any controller can write to later with WriteInput (the
+	// daemon never reads end-of-file from it). Start's data, if any, is
+	// the first thing in it. Default: stdin is Start's data or /dev/null.
+	InputFIFO bool
 
 	// Ready says when a starting daemon counts as running. ReadyStartSecs
 	// (default): once it has stayed up StartSecs. ReadyNotify: when it
