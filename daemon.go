@@ -31,28 +31,29 @@ type Daemon struct {
 	cred  *syscall.Credential
 	files struct{ pid, id, lock, disabled, stdin, log string }
 
-	mu          sync.Mutex
-	state       State
-	reason      Reason
-	since       time.Time
-	proc        *process // nil in Stopped
-	mainExited  bool     // proc has exited (Zombie, or Stopping from Zombie)
-	exitReason  Reason   // reason of the exit transition, for Zombie → Stopped
-	lastExit    *ExitStatus
-	confirmAt   time.Time // Starting: when it counts as running; zero until Poll sets it
-	stopAt      time.Time // Stopping: when to send SIGKILL; zero until Poll sets it
-	stopPending bool      // Stop was asked; Poll sets stopAt
-	escalated   bool      // SIGKILL was sent at StopTimeout
-	restart     bool      // start again once gone
-	restartData []byte
-	restartWhy  Reason // the reason the start after a restart carries
-	seq         uint64
-	queue       []Event
-	logOffset   int64
-	logOffSet   bool
-	notify      *notifier // readiness channel; nil with ReadyStartSecs
-	lastBeat    time.Time // last WATCHDOG=1 (or confirmation)
-	statusText  string    // last STATUS= of sd_notify
+	mu           sync.Mutex
+	state        State
+	reason       Reason
+	since        time.Time
+	proc         *process // nil in Stopped
+	mainExited   bool     // proc has exited (Zombie, or Stopping from Zombie)
+	exitReason   Reason   // reason of the exit transition, for Zombie → Stopped
+	lastExit     *ExitStatus
+	confirmAt    time.Time // Starting: when it counts as running; zero until Poll sets it
+	stopAt       time.Time // Stopping: when to send SIGKILL; zero until Poll sets it
+	stopPending  bool      // Stop was asked; Poll sets stopAt
+	escalated    bool      // SIGKILL was sent at StopTimeout
+	restart      bool      // start again once gone
+	restartData  []byte
+	restartWhy   Reason // the reason the start after a restart carries
+	seq          uint64
+	queue        []Event
+	logOffset    int64
+	logOffSet    bool
+	notify       *notifier // readiness channel; nil with ReadyStartSecs
+	lastBeat     time.Time // last WATCHDOG=1 (or confirmation)
+	statusText   string    // last STATUS= of sd_notify
+	nextLogCheck time.Time // LogMaxBytes: when Poll looks at the log's size again
 }
 
 // New checks spec, creates the pid and log dirs if missing, and looks for a
@@ -275,17 +276,31 @@ func (d *Daemon) fds() (pid, pidfd, notifyFD int) {
 func (d *Daemon) Deadline() time.Time {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	switch {
-	case (d.state == Starting && d.confirmAt.IsZero() && d.notify == nil) || d.stopPending:
-		return d.since // a request's deadline is fixed by the next Poll: now
-	case d.state == Starting && !d.confirmAt.IsZero():
-		return d.confirmAt
-	case (d.state == Stopping || d.state == Zombie) && !d.stopAt.IsZero() && !d.escalated:
-		return d.stopAt
-	case d.state == Running && d.spec.WatchdogSec > 0 && !d.lastBeat.IsZero():
-		return d.lastBeat.Add(d.spec.WatchdogSec)
+	var next time.Time
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
 	}
-	return time.Time{}
+	if (d.state == Starting && d.confirmAt.IsZero() && d.notify == nil) || d.stopPending {
+		earliest(d.since) // a request's deadline is fixed by the next Poll: now
+	}
+	if d.state == Starting {
+		earliest(d.confirmAt)
+	}
+	if (d.state == Stopping || d.state == Zombie) && !d.escalated {
+		earliest(d.stopAt)
+	}
+	if d.state == Running && d.spec.WatchdogSec > 0 && !d.lastBeat.IsZero() {
+		earliest(d.lastBeat.Add(d.spec.WatchdogSec))
+	}
+	if d.spec.LogMaxBytes > 0 && d.state != Stopped {
+		earliest(d.nextLogCheck)
+		if d.nextLogCheck.IsZero() {
+			earliest(d.since)
+		}
+	}
+	return next
 }
 
 // IsEnabled reports whether the daemon is enabled (no <name>.disabled).
@@ -437,6 +452,7 @@ func (d *Daemon) poll(now time.Time) {
 	if d.state == Stopped || d.proc == nil {
 		return
 	}
+	d.rotateLog(now)
 	if !d.mainExited {
 		exited, st, _ := d.proc.check()
 		if exited {

@@ -7,10 +7,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"golang.org/x/sys/unix"
 )
 
 // Follower delivers complete lines of one or more logs as they are
@@ -51,17 +53,25 @@ type followTarget struct{ name, path string }
 // tailed is one log being followed.
 type tailed struct {
 	followTarget
-	f       *os.File // the file being read; nil while the log is missing
+	f *os.File // the file being read; nil while the log is missing
 	// old is the file replaced last (rotated or deleted), read once more
 	// at the next look: a writer that opened it just before the
 	// replacement may still have been writing.
 	old    *os.File
 	oldOff int64
-	dev     uint64
-	ino     uint64
-	off     int64
-	partial []byte
-	noticed bool // a "not a regular file" notice was sent
+	// bakIno is the inode of <log>.1 when last looked at: a new one means
+	// the log was rotated by copying its head there (launcher's rotation,
+	// or another tool's copy-and-truncate), perhaps several times; the
+	// unread parts of the new backups are then read (baks) before the log
+	// goes on.
+	bakIno       uint64
+	baks         []bakRead
+	lostRotation bool // rotations were missed: the backups were gone
+	dev          uint64
+	ino          uint64
+	off          int64
+	partial      []byte
+	noticed      bool // a "not a regular file" notice was sent
 }
 
 type follower struct {
@@ -175,6 +185,7 @@ func (fl *follower) open(t *tailed, from From) {
 	}
 	sys := st.Sys().(*syscall.Stat_t)
 	t.f, t.dev, t.ino = f, uint64(sys.Dev), sys.Ino
+	t.bakIno = inode(t.path + ".1")
 	switch {
 	case from.start:
 		t.off = 0
@@ -223,7 +234,7 @@ func (fl *follower) catchUp(t *tailed) bool {
 	if t.old != nil {
 		cur, off := t.f, t.off
 		t.f, t.off = t.old, t.oldOff
-		ok := fl.drain(t)
+		ok := fl.drain(t, false)
 		t.old.Close()
 		t.f, t.off, t.old = cur, off, nil
 		if !ok {
@@ -235,7 +246,7 @@ func (fl *follower) catchUp(t *tailed) bool {
 	case err != nil:
 		// Deleted or renamed away: read the old file to its end; a new
 		// one will be found by a later look.
-		return t.f == nil || fl.drain(t)
+		return t.f == nil || fl.drain(t, false)
 	case !st.Mode().IsRegular():
 		if !t.noticed {
 			t.noticed = true
@@ -247,7 +258,7 @@ func (fl *follower) catchUp(t *tailed) bool {
 	if t.f != nil && (uint64(sys.Dev) != t.dev || sys.Ino != t.ino) {
 		// Replaced (rotated by rename, or deleted and re-created): the
 		// old file first, to its end, then the new one from its start.
-		if !fl.drain(t) {
+		if !fl.drain(t, false) {
 			return false
 		}
 		t.old, t.oldOff, t.f = t.f, t.off, nil
@@ -257,25 +268,143 @@ func (fl *follower) catchUp(t *tailed) bool {
 		if t.f == nil {
 			return true
 		}
-	} else if st.Size() < t.off {
-		t.off = 0 // truncated: start again from the top
 	}
-	return fl.drain(t)
+	if !fl.drain(t, true) {
+		return false
+	}
+	if t.lostRotation {
+		t.lostRotation = false
+		return fl.send(Line{Daemon: t.name, Notice: true, Text: "launcher: " + t.path + " was rotated beyond its backups before it was read: lines are missing"})
+	}
+	return true
+}
+
+// inode returns the inode of path, or 0.
+func inode(path string) uint64 {
+	var st unix.Stat_t
+	if unix.Stat(path, &st) != nil {
+		return 0
+	}
+	return st.Ino
 }
 
 // drain reads t.f from t.off to its current end and sends the lines.
-func (fl *follower) drain(t *tailed) bool {
+// current says t.f is the file now at t.path, whose rotations count.
+func (fl *follower) drain(t *tailed, current bool) bool {
 	for {
-		n, err := t.f.ReadAt(fl.buf, t.off)
-		if n > 0 {
-			t.off += int64(n)
-			if !fl.lines(t, fl.buf[:n]) {
-				return false
-			}
-		}
-		if err != nil || n == 0 {
+		n := fl.readChunk(t, current)
+		if n == 0 {
 			return true
 		}
+		if !fl.lines(t, fl.buf[:n]) {
+			return false
+		}
+	}
+}
+
+// bakRead is an unread part of a backup.
+type bakRead struct {
+	f        *os.File
+	off, end int64
+}
+
+// readChunk reads the next piece of t's log into fl.buf. It holds a shared
+// flock on the log meanwhile, so that a rotation by launcher (which takes
+// it exclusively) is seen whole: before it, or after it with its backup.
+func (fl *follower) readChunk(t *tailed, current bool) int {
+	if n := fl.readBackups(t); n > 0 {
+		return n
+	}
+	fd := int(t.f.Fd())
+	for unix.Flock(fd, unix.LOCK_SH) == unix.EINTR {
+	}
+	defer unix.Flock(fd, unix.LOCK_UN)
+	if current {
+		fl.noticeRotation(t)
+		if n := fl.readBackups(t); n > 0 {
+			return n
+		}
+	}
+	n := readAt(t.f, fl.buf, t.off)
+	t.off += int64(n)
+	return n
+}
+
+// readBackups reads the next piece of the backups still to read.
+func (fl *follower) readBackups(t *tailed) int {
+	for len(t.baks) > 0 {
+		b := &t.baks[0]
+		if n := readAt(b.f, fl.buf[:min(int64(len(fl.buf)), b.end-b.off)], b.off); n > 0 {
+			b.off += int64(n)
+			return n
+		}
+		b.f.Close()
+		t.baks = t.baks[1:]
+	}
+	return 0
+}
+
+func readAt(f *os.File, b []byte, off int64) int {
+	if len(b) == 0 {
+		return 0
+	}
+	n, _ := f.ReadAt(b, off)
+	return n
+}
+
+// noticeRotation adjusts t's offset to a rotation made since the last
+// look. Called with the log's flock held.
+func (fl *follower) noticeRotation(t *tailed) {
+	var bst unix.Stat_t
+	ino := uint64(0)
+	if unix.Stat(t.path+".1", &bst) == nil {
+		ino = bst.Ino
+	}
+	if ino == t.bakIno {
+		var st unix.Stat_t
+		if unix.Fstat(int(t.f.Fd()), &st) == nil && st.Size < t.off {
+			t.off = 0 // truncated by someone: start again from the top
+		}
+		return
+	}
+	prev := t.bakIno
+	t.bakIno = ino
+	if ino == 0 {
+		return // the backups went away; the log itself did not change
+	}
+	// The backups made since the last look: .1 back to the one before
+	// the one that was .1 then (prev), oldest first.
+	var newer []string
+	found := prev == 0
+	for i := 1; ; i++ {
+		p := t.path + "." + strconv.Itoa(i)
+		pi := inode(p)
+		if pi == 0 || pi == prev {
+			found = found || pi == prev
+			break
+		}
+		newer = append([]string{p}, newer...)
+	}
+	t.lostRotation = t.lostRotation || !found
+	// t.off counts in the log as it was before the oldest of them; each
+	// one took the head of the log then.
+	for _, p := range newer {
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			continue
+		}
+		if t.off >= st.Size() {
+			t.off -= st.Size()
+			f.Close()
+			continue
+		}
+		t.baks = append(t.baks, bakRead{f: f, off: t.off, end: st.Size()})
+		t.off = 0
 	}
 }
 
@@ -330,6 +459,9 @@ func (fl *follower) close() {
 			if f != nil {
 				f.Close()
 			}
+		}
+		for _, b := range t.baks {
+			b.f.Close()
 		}
 	}
 }

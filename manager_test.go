@@ -152,7 +152,9 @@ func TestManagerCrashLoopBackoffAndGiveUp(t *testing.T) {
 	unix.Getrusage(unix.RUSAGE_SELF, &ru0)
 	w := &watcher{t: t, m: m}
 	m.Start("crashy")
-	w.until("gave up", func() bool { return slices.ContainsFunc(w.events, func(e Event) bool { return e.Reason == ReasonGaveUp }) })
+	w.until("gave up", func() bool {
+		return slices.ContainsFunc(w.events, func(e Event) bool { return e.Reason == ReasonGaveUp })
+	})
 	var starts []time.Time
 	var stops []time.Time
 	for _, e := range w.events {

@@ -76,6 +76,14 @@ type Spec struct {
 	StartSecs time.Duration
 	// KillMode: KillGroup (default) or KillProcess.
 	KillMode KillMode
+	// LogMaxBytes rotates the log once it is this large: its head moves to
+	// <name>.log.1 (older ones to .2 ... up to LogBackups) while the daemon
+	// keeps writing; see Daemon.Poll. Poll then looks at the log's size
+	// once a second. Default: 0, no rotation.
+	LogMaxBytes int64
+	// LogBackups is how many rotated logs are kept. Default: 3; negative:
+	// none (the head of the log is dropped).
+	LogBackups int
 	// InputFIFO makes the daemon's stdin the FIFO <PIDDir>/<name>.stdin,
 	// which any controller can write to later with WriteInput (the
 	// daemon never reads end-of-file from it). Start's data, if any, is
@@ -168,6 +176,9 @@ func (s Spec) withDefaults() Spec {
 	}
 	if s.StartSecs == 0 {
 		s.StartSecs = DefaultStartSecs
+	}
+	if s.LogBackups == 0 {
+		s.LogBackups = 3
 	}
 	if s.NotifyFD == 0 {
 		s.NotifyFD = 4

@@ -77,3 +77,5 @@ func (w *waker) signal()                     {}
 func (w *waker) watch(int) error             { return ErrUnsupported }
 func (w *waker) arm(time.Time)               {}
 func (w *waker) close()                      {}
+
+func (d *Daemon) rotateLog(time.Time) {}
