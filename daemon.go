@@ -461,7 +461,7 @@ func (d *Daemon) poll(now time.Time) {
 			d.proc.close()
 			d.apply(input{kind: inExited, exit: st, escalated: d.escalated}, now)
 			d.exitReason = d.reason
-			d.logMarker(now, "exited with "+st.String())
+			d.logMarker(now, exitMarker(d.proc.pid, st))
 		}
 	}
 	if d.stopPending {
@@ -675,6 +675,11 @@ func (d *Daemon) start(data []byte, now time.Time, reason Reason) error {
 		return err
 	}
 	defer unix.Close(req.stdin)
+	// The log dir may have been removed since New: make it again, as
+	// the seed does, rather than fail.
+	if err := os.MkdirAll(d.spec.LogDir, 0o755); err != nil {
+		return err
+	}
 	if req.log, err = openLog(d.files.log); err != nil {
 		return err
 	}
@@ -771,6 +776,19 @@ func mergeEnv(env, extra []string) []string {
 		out = append(out, kv)
 	}
 	return out
+}
+
+// exitMarker is the log line launcher writes when a daemon's process ends.
+func exitMarker(pid int, st *ExitStatus) string {
+	p := "pid " + strconv.Itoa(pid)
+	switch {
+	case st == nil:
+		return p + " exited, status unknown (adopted)"
+	case st.Signal != 0:
+		return p + " killed by " + st.String()
+	default:
+		return p + " exited with status " + strconv.Itoa(st.Code)
+	}
 }
 
 // writeMarker appends a timestamped line of the controller's to the log.

@@ -19,6 +19,7 @@ import (
 func TestStartStop(t *testing.T) {
 	t.Parallel()
 	d := newDaemon(t, testSpec(t, "web", "echo"))
+	d.ReadLog()
 	if err := d.Start([]byte("hello")); err != nil {
 		t.Fatal(err)
 	}
@@ -27,6 +28,7 @@ func TestStartStop(t *testing.T) {
 		t.Fatalf("after Start: pid %d, running %v", pid, d.IsRunning())
 	}
 	evs := waitState(t, d, Running)
+	waitLog(t, d, `data="hello"`) // the helper is up and handles SIGTERM now
 	if err := d.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +46,36 @@ func TestStartStop(t *testing.T) {
 	}
 	if pidAlive(pid) {
 		t.Errorf("pid %d still alive", pid)
+	}
+	b, _ := os.ReadFile(d.LogFile())
+	for _, want := range []string{" launcher: started pid " + strconv.Itoa(pid) + "\n", `data="hello"`,
+		" launcher: pid " + strconv.Itoa(pid) + " exited with status 0\n"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("log lacks %q:\n%s", want, b)
+		}
+	}
+}
+
+// The log dir removed after New is made again at Start; a log that is not
+// a regular file is a clear error.
+func TestLogDirGoneAndLogNotAFile(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "lost", "sleep")
+	d := newDaemon(t, spec)
+	os.RemoveAll(spec.LogDir)
+	if err := d.Start(nil); err != nil {
+		t.Fatalf("Start after the log dir went: %v", err)
+	}
+	d.ForceStop()
+	waitState(t, d, Stopped)
+	os.Remove(d.LogFile())
+	os.Mkdir(d.LogFile(), 0o755)
+	err := d.Start(nil)
+	if err == nil || !strings.Contains(err.Error(), "is a directory") || !strings.Contains(err.Error(), "lost") {
+		t.Fatalf("Start with a directory as log = %v", err)
+	}
+	if d.State() != Stopped {
+		t.Fatalf("state %v", d.State())
 	}
 }
 
