@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -369,7 +370,15 @@ func (m *Manager) observe(e *entry, ev Event, now time.Time) {
 	if ev.To == Running && ev.From != Running {
 		e.upSince = ev.Time
 	}
-	if ev.To != Stopped || ev.From == Stopped || !e.wantUp {
+	if ev.To != Stopped || ev.From == Stopped {
+		return
+	}
+	// Another controller (the CLI, say) may have wanted it down, and then
+	// stopped it: its wish is on disk.
+	if _, err := os.Lstat(e.wantFile()); err == nil {
+		e.wantUp = readWant(e.wantFile())
+	}
+	if !e.wantUp {
 		return
 	}
 	spec := e.d.spec
