@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -141,7 +143,7 @@ func (m *Manager) Add(spec Spec) error {
 		return err
 	}
 	e.d = d
-	e.wantUp = readWant(e.wantFile())
+	e.wantUp, e.total = readWant(e.wantFile())
 	m.entries[spec.Name] = e
 	m.order = append(m.order, e)
 	m.watch(e)
@@ -376,7 +378,7 @@ func (m *Manager) observe(e *entry, ev Event, now time.Time) {
 	// Another controller (the CLI, say) may have wanted it down, and then
 	// stopped it: its wish is on disk.
 	if _, err := os.Lstat(e.wantFile()); err == nil {
-		e.wantUp = readWant(e.wantFile())
+		e.wantUp, _ = readWant(e.wantFile())
 	}
 	if !e.wantUp {
 		return
@@ -449,20 +451,14 @@ func (m *Manager) supervise(e *entry, now time.Time) {
 			if e.d.spec.Restart != RestartNever {
 				m.scheduleRestart(e, now)
 			}
-		} else {
-			e.total += boolInt(reason == ReasonBackoff)
+		} else if reason == ReasonBackoff {
+			e.total++
+			m.saveWant(e)
 		}
 	case e.stopQueued && m.dependentsDown(e):
 		e.stopQueued = false
 		e.d.Stop()
 	}
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // depsReady reports whether every daemon e runs after is running.
@@ -558,20 +554,33 @@ const zombieRecheck = 200 * time.Millisecond
 
 func (e *entry) wantFile() string { return filepath.Join(e.d.spec.PIDDir, e.d.spec.Name+".want") }
 
-// setWant records the wanted state in <name>.want, so that a Manager
-// started later supervises what this one was asked to.
+// setWant records the wanted state in <name>.want ("up" or "down", then
+// the count of supervisor restarts), so that a Manager started later
+// supervises what this one was asked to, and a status shows the restarts.
 func (m *Manager) setWant(e *entry, up bool) {
 	e.wantUp = up
-	want := "down\n"
-	if up {
-		want = "up\n"
-	}
-	writeFileAtomic(e.wantFile(), []byte(want))
+	m.saveWant(e)
 }
 
-func readWant(path string) bool {
-	b, _, err := readSmallFile(path, 16)
-	return err == nil && string(b) == "up\n"
+func (m *Manager) saveWant(e *entry) {
+	want := "down"
+	if e.wantUp {
+		want = "up"
+	}
+	writeFileAtomic(e.wantFile(), []byte(want+"\nrestarts "+strconv.Itoa(e.total)+"\n"))
+}
+
+// readWant reads <name>.want: wanted up, and the restarts so far.
+func readWant(path string) (up bool, restarts int) {
+	b, _, err := readSmallFile(path, 64)
+	if err != nil {
+		return false, 0
+	}
+	want, rest, _ := strings.Cut(string(b), "\n")
+	if n, ok := strings.CutPrefix(strings.TrimSpace(rest), "restarts "); ok {
+		restarts, _ = strconv.Atoi(n)
+	}
+	return want == "up", max(restarts, 0)
 }
 
 // Status returns a snapshot of every daemon, sorted by name, with the
@@ -591,4 +600,11 @@ func (m *Manager) Status() []Status {
 	}
 	slices.SortFunc(out, func(a, b Status) int { return cmpString(a.Name, b.Name) })
 	return out
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
