@@ -16,11 +16,17 @@ func (d *Daemon) findRunning() (*process, error) {
 		return nil, nil
 	}
 	if err != nil {
+		if writtenBeforeBoot(d.files.pid) {
+			return nil, nil // left by a crash: whatever it says, nothing runs
+		}
 		return nil, err
 	}
 	id, err := readIdentityFile(d.files.id)
 	hasID := err == nil
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		if writtenBeforeBoot(d.files.id) {
+			return nil, nil
+		}
 		return nil, err
 	}
 	if hasID && id.PID != pid {
@@ -85,4 +91,12 @@ func (d *Daemon) adopt(now time.Time) error {
 	d.exitReason = ReasonExited
 	d.apply(input{kind: inAdoptZombie}, now)
 	return nil
+}
+
+// writtenBeforeBoot reports whether the file at path was last written
+// before this boot: no process it names can be alive.
+func writtenBeforeBoot(path string) bool {
+	fi, err := os.Lstat(path)
+	boot := bootTime()
+	return err == nil && !boot.IsZero() && fi.ModTime().Before(boot)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -32,6 +33,18 @@ func TestNewRejectsBadPIDFiles(t *testing.T) {
 			}
 			if b, _ := os.ReadFile(path); string(b) != content {
 				t.Fatalf("pid file changed to %q", b)
+			}
+			// The same junk from before this boot (a crash tore it) is
+			// stale: removed under the lock, no error.
+			old := bootTime().Add(-time.Hour)
+			os.Chtimes(path, old, old)
+			d, err = New(spec)
+			if err != nil {
+				t.Fatalf("New with a pre-boot pid file: %v", err)
+			}
+			d.Close()
+			if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("pre-boot pid file left: %v", err)
 			}
 		})
 	}

@@ -1,13 +1,14 @@
 package launcher
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
 	"strconv"
+	"sync"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -83,33 +84,48 @@ func (r spawnRequest) files() []uintptr {
 	return files
 }
 
-// inheritedSignals reports whether this process ignores or blocks any
-// signal, which a child would inherit across exec (under nohup, say).
-// It reads /proc/self/status on each spawn rather than once, because a
-// program may call signal.Ignore at any time.
-func inheritedSignals() bool {
+// inheritedSignals reports whether a child would start with a signal
+// ignored or blocked (under nohup, say), which only the shim can undo.
+// Ignored signals are looked up on each spawn (a program may call
+// signal.Ignore at any time; it is 64 cheap system calls). The mask is the
+// one this process started with, read once at init: Go's ForkExec gives
+// every child that mask, whatever the spawning thread's is then (a thread
+// of os/signal blocks nearly everything).
+func inheritedSignals() bool { return startupBlocked || ignoringSignals() }
+
+var startupBlocked = func() bool {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return false
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		line := sc.Bytes()
-		for _, key := range [...]string{"SigIgn:", "SigBlk:"} {
-			if v, ok := bytes.CutPrefix(line, []byte(key)); ok {
-				if n, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 16, 64); err == nil && n != 0 {
-					return true
-				}
-			}
+	for line := range bytes.Lines(b) {
+		if v, ok := bytes.CutPrefix(line, []byte("SigBlk:")); ok {
+			n, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 16, 64)
+			return err == nil && n != 0
+		}
+	}
+	return false
+}()
+
+// ignoringSignals asks the kernel for each signal's disposition.
+func ignoringSignals() bool {
+	for sig := 1; sig <= 64; sig++ {
+		var old kernelSigaction
+		_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0)
+		if e == 0 && old.handler == 1 { // SIG_IGN
+			return true
 		}
 	}
 	return false
 }
 
 // strayFDs reports whether this process has an fd above 2 that is not
-// close-on-exec (inherited from its parent, or opened by C code): the child
-// would inherit it, so the shim must close it.
-func strayFDs() bool {
+// close-on-exec: the child would inherit it, so the shim must close it.
+// Such fds come from the parent (a shell's, a test harness's); Go opens
+// every fd of its own close-on-exec. So it looks once, at the first spawn:
+// a look costs microseconds per open fd, and a Manager holds one per
+// daemon.
+var strayFDs = sync.OnceValue(func() bool {
 	d, err := os.Open("/proc/self/fd")
 	if err != nil {
 		return true
@@ -127,7 +143,7 @@ func strayFDs() bool {
 		}
 	}
 	return false
-}
+})
 
 // openStdin returns the fd a daemon reads as stdin: data in a memfd (so
 // neither side ever blocks on a pipe), or /dev/null without data.
