@@ -321,6 +321,7 @@ func (m *Manager) Poll(now time.Time) {
 			m.observe(e, ev, now)
 		}
 	}
+	m.deliver() // exits go out before any replacement is spawned
 	for _, e := range m.order {
 		e.fresh = false
 		m.supervise(e, now)
