@@ -602,10 +602,3 @@ func (m *Manager) Status() []Status {
 	slices.SortFunc(out, func(a, b Status) int { return cmpString(a.Name, b.Name) })
 	return out
 }
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
