@@ -68,6 +68,7 @@ func (d *Daemon) adopt(now time.Time) error {
 	if p != nil {
 		d.proc = p
 		d.apply(input{kind: inAdoptRunning}, now)
+		d.since = startWallTime(p.start) // running since it started, not since we looked
 		return nil
 	}
 	if got {

@@ -650,6 +650,7 @@ func (d *Daemon) start(data []byte, now time.Time, reason Reason) error {
 	if p != nil && p.alive() {
 		d.proc = p
 		d.apply(input{kind: inAdoptRunning}, now)
+		d.since = startWallTime(p.start) // running since it started, not since we looked
 		return nil
 	}
 	if p != nil {

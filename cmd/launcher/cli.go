@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/proclauncher/launcher"
+)
+
+// cli is one run of a command against one config.
+type cli struct {
+	cfg            *config
+	stdout, stderr io.Writer
+	flags          *commandFlags
+}
+
+// manager adds every daemon of the config (adopting what runs) to a new
+// Manager. The caller closes it; the daemons live on.
+func (c *cli) manager() (*launcher.Manager, error) {
+	m := launcher.NewManager(launcher.Options{PIDDir: c.cfg.pidDir, LogDir: c.cfg.logDir})
+	for _, spec := range c.cfg.daemons {
+		if err := m.Add(spec); err != nil {
+			m.Close()
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// drive runs the Manager's loop until done says so or ctx ends; onEvent
+// sees every event. It returns ctx's error, if that ended it.
+func drive(ctx context.Context, m *launcher.Manager, done func() bool, onEvent func(launcher.Event)) error {
+	m.Poll(time.Now())
+	for {
+		// Events first: done may depend on what they report.
+		for drained := false; !drained; {
+			select {
+			case ev := <-m.Events():
+				if onEvent != nil {
+					onEvent(ev)
+				}
+			default:
+				drained = true
+			}
+		}
+		if done() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-m.Wake():
+			m.Poll(time.Now())
+		case ev := <-m.Events():
+			if onEvent != nil {
+				onEvent(ev)
+			}
+		}
+	}
+}
+
+// control runs start, stop, restart, force-stop, enable and disable.
+func (c *cli) control(cmd string, names []string) error {
+	timeout, err := time.ParseDuration(c.flags.timeout)
+	if err != nil || timeout <= 0 {
+		return &usageError{cmd + ": --timeout: " + c.flags.timeout + " is not a duration"}
+	}
+	m, err := c.manager()
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if len(names) == 0 {
+		for _, s := range c.cfg.daemons {
+			names = append(names, s.Name)
+		}
+	}
+	before := map[string]int{}
+	for _, n := range names {
+		before[n] = m.Daemon(n).PID()
+	}
+	var reqErr error
+	switch cmd {
+	case "start":
+		reqErr = m.Start(names...)
+	case "stop":
+		reqErr = m.Stop(names...)
+	case "force-stop":
+		reqErr = m.ForceStop(names...)
+	case "restart":
+		reqErr = m.Restart(names...)
+	case "enable":
+		return m.Enable(names...)
+	case "disable":
+		return m.Disable(names...)
+	}
+	// A daemon that could not be asked (disabled, say) is not waited for.
+	failed := failedDaemons(reqErr)
+	var waitFor []string
+	for _, n := range names {
+		if !failed[n] {
+			waitFor = append(waitFor, n)
+		}
+	}
+	// reached says whether a daemon got where the command takes it: with
+	// --wait the end state, without it far enough that no controller is
+	// needed any more (spawned, or signalled).
+	reached := func(n string) bool {
+		d := m.Daemon(n)
+		st := d.State()
+		switch {
+		case cmd == "start" && c.flags.wait:
+			return st == launcher.Running
+		case cmd == "start":
+			return st != launcher.Stopped
+		case cmd == "restart" && c.flags.wait:
+			return st == launcher.Running && d.PID() != before[n]
+		case cmd == "restart":
+			return (st == launcher.Starting || st == launcher.Running) && d.PID() != before[n]
+		case c.flags.wait:
+			return st == launcher.Stopped
+		default:
+			return st == launcher.Stopping || st == launcher.Stopped
+		}
+	}
+	progress := newProgress(c.stderr, cmd)
+	gaveUp := map[string]bool{}
+	started := map[string]bool{} // a start of this command's was seen
+	done := func() bool {
+		var waiting []string
+		for _, n := range waitFor {
+			if !reached(n) && !gaveUp[n] {
+				waiting = append(waiting, n+" "+m.Daemon(n).State().String())
+			}
+		}
+		progress.show(waiting)
+		return len(waiting) == 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var problems []error
+	err = drive(ctx, m, done, func(ev launcher.Event) {
+		if !contains(waitFor, ev.Daemon) {
+			return
+		}
+		switch {
+		case ev.Reason == launcher.ReasonGaveUp, ev.Err != nil && ev.To == launcher.Stopped:
+			gaveUp[ev.Daemon] = true
+			problems = append(problems, fmt.Errorf("%s %s: %s", cmd, ev.Daemon, describe(ev)))
+		case cmd == "start" || cmd == "restart":
+			if ev.To == launcher.Starting {
+				started[ev.Daemon] = true
+			}
+			// With --wait, a daemon that ends after it was started
+			// failed; supervision may still restart it (in `up`).
+			if ev.To == launcher.Stopped && ev.From != launcher.Stopped && started[ev.Daemon] && c.flags.wait {
+				problems = append(problems, fmt.Errorf("%s %s: %s", cmd, ev.Daemon, describe(ev)))
+				gaveUp[ev.Daemon] = true
+			}
+		}
+	})
+	progress.done()
+	if err != nil {
+		var waiting []string
+		for _, n := range waitFor {
+			if !reached(n) {
+				waiting = append(waiting, n+" is "+m.Daemon(n).State().String())
+			}
+		}
+		problems = append(problems, fmt.Errorf("%s: gave up waiting after %v: %s", cmd, timeout, strings.Join(waiting, ", ")))
+	}
+	return errors.Join(append([]error{reqErr}, problems...)...)
+}
+
+// failedDaemons names the daemons that err (a join of *launcher.Error)
+// is about.
+func failedDaemons(err error) map[string]bool {
+	out := map[string]bool{}
+	var walk func(error)
+	walk = func(err error) {
+		var le *launcher.Error
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+		} else if errors.As(err, &le) {
+			out[le.Daemon] = true
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
+}
+
+func describe(ev launcher.Event) string {
+	s := ev.Reason.String()
+	if ev.Exit != nil {
+		s += ", " + ev.Exit.String()
+	}
+	if ev.Err != nil {
+		s += ": " + ev.Err.Error()
+	}
+	return s
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// progress shows one line of what is still awaited, on a terminal only.
+type progress struct {
+	w    io.Writer
+	cmd  string
+	tty  bool
+	last string
+}
+
+func newProgress(w io.Writer, cmd string) *progress {
+	return &progress{w: w, cmd: cmd, tty: isTerminal(w)}
+}
+
+func (p *progress) show(waiting []string) {
+	if !p.tty || len(waiting) == 0 {
+		return
+	}
+	line := p.cmd + ": waiting for " + strings.Join(waiting, ", ")
+	if line != p.last {
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+		p.last = line
+	}
+}
+
+func (p *progress) done() {
+	if p.tty && p.last != "" {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}
+
+// isTerminal reports whether w is a terminal (a character device: close
+// enough, and the same on every unix).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0 && st.Mode()&os.ModeDevice != 0
+}
+
+// colour wraps s in an ANSI colour on a terminal, unless NO_COLOR is set.
+func colour(w io.Writer, code, s string) string {
+	if _, off := os.LookupEnv("NO_COLOR"); off || !isTerminal(w) {
+		return s
+	}
+	return "\033[" + code + "m" + s + "\033[0m"
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/proclauncher/launcher"
+	"github.com/rogpeppe/go-internal/testscript"
+	"golang.org/x/sys/unix"
+)
+
+func TestMain(m *testing.M) {
+	launcher.Main() // the re-exec shim runs in this binary too
+	// Daemons whose `launcher` process exits are reparented to this
+	// process, whose cleanup reaps them (by pid), rather than to a pid 1
+	// that may never do so.
+	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	testscript.Main(m, map[string]func(){
+		"launcher": func() { os.Exit(exitCode(run(os.Args[1:], os.Stdout, os.Stderr), os.Stderr)) },
+	})
+}
+
+// TestScripts runs testdata/*.txtar. Each script works in $WORK with the
+// config $WORK/launcher.toml; whatever it leaves running is killed and
+// reaped at its end.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata",
+		Setup: func(env *testscript.Env) error {
+			cfg := filepath.Join(env.WorkDir, "launcher.toml")
+			env.Setenv("NO_COLOR", "1")
+			env.Defer(func() { cleanup(env.T(), cfg) })
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"waitfor":   cmdWaitFor,
+			"jsonfield": cmdJSONField,
+			"signal":    cmdSignal,
+		},
+	})
+}
+
+// cleanup kills every daemon of the config and reaps those that became
+// children of this process.
+func cleanup(t testscript.T, cfg string) {
+	if _, err := os.Stat(cfg); err != nil {
+		return
+	}
+	var pids []int
+	for _, st := range statusOf(cfg) {
+		if pid, ok := st["pid"].(float64); ok && pid > 1 {
+			pids = append(pids, int(pid))
+		}
+	}
+	var out bytes.Buffer
+	run([]string{"-c", cfg, "force-stop", "--wait", "--timeout", "10s"}, &out, &out)
+	for _, pid := range pids {
+		var info unix.Siginfo
+		unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG, nil) // ECHILD if not ours
+	}
+}
+
+// statusOf runs `status --json` in this process.
+func statusOf(cfg string) []map[string]any {
+	var out, errOut bytes.Buffer
+	run([]string{"-c", cfg, "status", "--json"}, &out, &errOut)
+	var rows []map[string]any
+	json.Unmarshal(out.Bytes(), &rows)
+	return rows
+}
+
+// waitfor NAME FIELD VALUE [TIMEOUT]: poll `status --json` until the
+// daemon's FIELD is VALUE (as %v), or fail with what was seen.
+func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: waitfor name field value [timeout]")
+	}
+	timeout := 20 * time.Second
+	if len(args) > 3 {
+		d, err := time.ParseDuration(args[3])
+		ts.Check(err)
+		timeout = d
+	}
+	cfg := ts.MkAbs("launcher.toml")
+	deadline := time.Now().Add(timeout)
+	var seen any
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		for _, row := range statusOf(cfg) {
+			if row["name"] == args[0] {
+				seen = row[args[1]]
+				if fmt.Sprint(seen) == args[2] {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitfor %s %s = %s: still %v after %v", args[0], args[1], args[2], seen, timeout)
+		}
+		time.Sleep(delay) // a poll interval: the status decides
+	}
+}
+
+// jsonfield NAME FIELD VALUE: in the last stdout (status --json), the
+// daemon's FIELD is VALUE.
+func cmdJSONField(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: jsonfield name field value")
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(ts.ReadFile("stdout")), &rows); err != nil {
+		ts.Fatalf("stdout is not status JSON: %v", err)
+	}
+	for _, row := range rows {
+		if row["name"] == args[0] {
+			got := fmt.Sprint(row[args[1]])
+			if (got == args[2]) == neg {
+				ts.Fatalf("%s.%s = %s", args[0], args[1], got)
+			}
+			return
+		}
+	}
+	ts.Fatalf("no daemon %s in the JSON", args[0])
+}
+
+// signal SIG PIDFILE: send SIG (TERM, INT, ...) to the process whose pid
+// the script wrote to PIDFILE (a process the script started).
+func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: signal SIG pidfile")
+	}
+	pid, err := strconv.Atoi(string(bytes.TrimSpace([]byte(ts.ReadFile(args[1])))))
+	if err != nil || pid <= 1 {
+		ts.Fatalf("bad pid in %s", args[1])
+	}
+	sig := unix.SignalNum("SIG" + args[0])
+	if sig == 0 {
+		ts.Fatalf("unknown signal %s", args[0])
+	}
+	ts.Check(unix.Kill(pid, sig))
+}
