@@ -144,3 +144,54 @@ func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ts.Check(unix.Kill(pid, sig))
 }
+
+// The CLI sees and stops a daemon that a program started with the library,
+// and the program sees what the CLI did.
+func TestCLIAndLibraryAgree(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "launcher.toml")
+	os.WriteFile(cfg, []byte("pid_dir = \"run\"\nlog_dir = \"log\"\n[daemon.lib]\ncommand = [\"sleep\", \"600\"]\n"), 0o644)
+	d, err := launcher.New(launcher.Spec{Name: "lib", Command: []string{"sleep", "600"},
+		PIDDir: filepath.Join(dir, "run"), LogDir: filepath.Join(dir, "log"), StartSecs: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	pid := d.PID()
+	t.Cleanup(func() { d.ForceStop(); reap(t, d) })
+	for d.State() != launcher.Running {
+		d.Poll(time.Now()) // StartSecs < 0: running at the first Poll
+	}
+	var out, errOut bytes.Buffer
+	if err := run([]string{"-c", cfg, "status", "--json", "lib"}, &out, &errOut); err != nil {
+		t.Fatalf("status: %v %s", err, errOut.String())
+	}
+	var rows []statusJSON
+	json.Unmarshal(out.Bytes(), &rows)
+	if len(rows) != 1 || rows[0].PID != pid || rows[0].State != "running" {
+		t.Fatalf("status %s, want lib running as %d", out.String(), pid)
+	}
+	if err := run([]string{"-c", cfg, "stop", "--wait", "lib"}, &out, &errOut); err != nil {
+		t.Fatalf("stop: %v %s", err, errOut.String())
+	}
+	// The CLI ran in this process and so reaped the exit itself: the
+	// library's Daemon sees the process gone, its status unknown.
+	reap(t, d)
+	if st := d.Status(); st.State != launcher.Stopped || st.PID != 0 {
+		t.Fatalf("library sees %+v, want stopped", st)
+	}
+}
+
+// reap polls d until it is stopped.
+func reap(t *testing.T, d *launcher.Daemon) {
+	deadline := time.Now().Add(10 * time.Second)
+	for d.Poll(time.Now()); d.State() != launcher.Stopped; d.Poll(time.Now()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still %v", d.Name(), d.State())
+		}
+		time.Sleep(5 * time.Millisecond) // a poll interval; State decides
+	}
+}
