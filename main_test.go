@@ -142,7 +142,7 @@ func checkNoLeftovers(fdsBefore int) error {
 	err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
 	if err == nil {
 		if pid := siginfoChild(&info).pid; pid != 0 {
-			cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 			env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
 			var marks []string
 			for _, kv := range strings.Split(string(env), "\x00") {
