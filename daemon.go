@@ -599,28 +599,31 @@ func (d *Daemon) emit(now time.Time, to State, r Reason, exit *ExitStatus, err e
 	d.state, d.reason = to, r
 }
 
-// sendSignal signals the main process, and with KillGroup its group too.
-// With the main process gone (Zombie) only the group is signalled.
+// sendSignal signals the daemon: with KillGroup its whole process group
+// (the main process included), else the main process alone, through its
+// pidfd; a Zombie's leftovers, whatever the KillMode. Each process gets the
+// signal once: a second SIGTERM could land after a Go daemon has handled
+// the first and restored the default action, and kill it.
+//
+// The group is signalled by its number, which is the main process's pid:
+// while that process lives (we hold its pidfd, and an own child is not
+// reaped until Poll) the number is its; after, groupIsOurs checks it.
 func (d *Daemon) sendSignal(sig syscall.Signal) error {
 	if d.proc == nil {
 		return ErrNotRunning
 	}
-	var err error
-	if !d.mainExited {
-		err = d.proc.signal(sig)
-	}
-	// A live main process: its group too with KillGroup. A Zombie: its
-	// leftovers are all that is left to signal, whatever the KillMode.
-	group := d.spec.KillMode == KillGroup || d.mainExited
-	if group && d.proc.group && (!d.mainExited || groupIsOurs(d.proc.pid, d.proc.start)) {
-		if gerr := signalGroupSafe(d.proc.pid, sig); gerr != nil && (err == nil || errors.Is(err, ErrNotRunning)) {
-			err = gerr
+	group := (d.spec.KillMode == KillGroup || d.mainExited) && d.proc.group
+	if group && (d.mainExited && groupIsOurs(d.proc.pid, d.proc.start) || !d.mainExited && d.proc.alive()) {
+		err := signalGroupSafe(d.proc.pid, sig)
+		if err == nil || d.mainExited {
+			return err
 		}
+		// Some member is not ours to signal (EPERM): the main one is.
 	}
-	if d.mainExited && errors.Is(err, ErrNotRunning) {
-		err = nil
+	if d.mainExited {
+		return nil
 	}
-	return err
+	return d.proc.signal(sig)
 }
 
 // start spawns the daemon from Stopped. The caller holds d.mu.

@@ -119,8 +119,9 @@ func TestStopTimeoutEscalates(t *testing.T) {
 func TestCommandDaemonStdinAndFDs(t *testing.T) {
 	t.Parallel()
 	spec := testSpec(t, "cat", "")
-	// cat copies the data to the log; then ls shows its open fds; then it waits.
-	spec.Func, spec.Command = "", []string{"sh", "-c", "cat; ls /proc/$$/fd | tr '\\n' ' '; echo; exec sleep 300"}
+	// cat copies the data to the log; then the shell lists its open fds
+	// (a glob: no child process that could outlive it); then it waits.
+	spec.Func, spec.Command = "", []string{"sh", "-c", `cat; for f in /proc/$$/fd/*; do printf "%s " "${f##*/}"; done; echo; exec sleep 300`}
 	d := newDaemon(t, spec)
 	d.ReadLog()
 	if err := d.Start([]byte("payload-123\n")); err != nil {
@@ -130,8 +131,8 @@ func TestCommandDaemonStdinAndFDs(t *testing.T) {
 	if !strings.Contains(log, "launcher: started pid "+strconv.Itoa(d.PID())) {
 		t.Errorf("no start marker in log %q", log)
 	}
-	// sh's own fd for ls's listing is 0 1 2 3 plus the one ls opened; no
-	// fd of the controller's may have leaked in.
+	// The listing is 0 1 2 3 plus the one the glob itself opened; no fd of
+	// the controller's may have leaked in.
 	if i := strings.Index(log, "0 1 2 3 "); i < 0 || strings.Count(strings.SplitN(log[i:], "\n", 2)[0], " ") > 5 {
 		t.Errorf("fds of the daemon: %q", log)
 	}
