@@ -72,6 +72,7 @@ type tailed struct {
 	off          int64
 	partial      []byte
 	noticed      bool // a "not a regular file" notice was sent
+	missing      bool // nothing at t.path at the last look
 }
 
 type follower struct {
@@ -80,6 +81,7 @@ type follower struct {
 	logs  []*tailed
 	buf   []byte
 	watch *fsnotify.Watcher
+	dirs  map[string]uint64 // the directories watched, and their inodes
 }
 
 func follow(parent context.Context, targets []followTarget, from From) (*Follower, error) {
@@ -91,14 +93,15 @@ func follow(parent context.Context, targets []followTarget, from From) (*Followe
 	F := &Follower{lines: fl.out, cancel: cancel, done: make(chan struct{})}
 	w, werr := fsnotify.NewWatcher()
 	if werr == nil {
-		dirs := map[string]bool{}
+		fl.dirs = map[string]uint64{}
 		for _, t := range fl.logs {
-			dirs[filepath.Dir(t.path)] = true
+			fl.dirs[filepath.Dir(t.path)] = 0
 		}
-		for dir := range dirs {
+		for dir := range fl.dirs {
 			if werr = w.Add(dir); werr != nil {
 				break
 			}
+			fl.dirs[dir] = inode(dir)
 		}
 		if werr != nil {
 			w.Close()
@@ -146,27 +149,79 @@ func (fl *follower) run() {
 	if fl.watch != nil {
 		events, errs = fl.watch.Events, fl.watch.Errors
 	}
+	// toPolling gives up the watch, once, and says why.
+	var poll *time.Ticker
+	defer func() {
+		if poll != nil {
+			poll.Stop()
+		}
+	}()
+	toPolling := func(why string) bool {
+		if !fl.send(Line{Notice: true, Text: "launcher: following by polling: " + why}) {
+			return false
+		}
+		events, errs = nil, nil
+		poll = time.NewTicker(pollEvery)
+		tick = poll.C
+		return true
+	}
+	// A log's directory may be removed, and its watch with it: the
+	// kernel does not say so while a file that was in it is still open
+	// (ours, or the daemon's stdout). So each look checks that the
+	// directories are the ones watched, and while a log is missing (its
+	// directory may be going) there is a look every pollEvery.
+	var dirCheck *time.Ticker
+	defer func() {
+		if dirCheck != nil {
+			dirCheck.Stop()
+		}
+	}()
 	for {
+		missing := false
 		for _, t := range fl.logs {
 			if !fl.catchUp(t) {
 				return
+			}
+			missing = missing || t.missing
+		}
+		if events != nil {
+			for dir, ino := range fl.dirs {
+				if inode(dir) != ino {
+					if !toPolling(dir + " was removed") {
+						return
+					}
+					break
+				}
+			}
+		}
+		switch {
+		case events != nil && missing && dirCheck == nil:
+			dirCheck = time.NewTicker(pollEvery)
+			tick = dirCheck.C
+		case (events == nil || !missing) && dirCheck != nil:
+			dirCheck.Stop()
+			dirCheck = nil
+			if events != nil {
+				tick = nil
 			}
 		}
 		select {
 		case <-fl.ctx.Done():
 			return
 		case <-tick:
-		case <-events: // any change in a log dir: look at every log (cheap: one stat each)
+		case ev := <-events: // any change in a log dir: look at every log (cheap: one stat each)
+			if _, ok := fl.dirs[ev.Name]; ok && ev.Has(fsnotify.Remove|fsnotify.Rename) {
+				// A watched directory went, and its watch with it.
+				if !toPolling(ev.Name + " was removed") {
+					return
+				}
+			}
 		case err := <-errs:
 			if !errors.Is(err, fsnotify.ErrEventOverflow) {
 				// The watch is broken: poll from now on.
-				if !fl.send(Line{Notice: true, Text: "launcher: following by polling: " + err.Error()}) {
+				if !toPolling(err.Error()) {
 					return
 				}
-				events, errs = nil, nil
-				t := time.NewTicker(pollEvery)
-				defer t.Stop()
-				tick = t.C
 			}
 		}
 	}
@@ -174,7 +229,9 @@ func (fl *follower) run() {
 
 // open opens t's log (if it exists) and sets the offset per from.
 func (fl *follower) open(t *tailed, from From) {
-	f, err := os.Open(t.path)
+	// O_NONBLOCK: opening a fifo must not wait for a writer (regular
+	// files ignore it).
+	f, err := os.OpenFile(t.path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return
 	}
@@ -242,6 +299,7 @@ func (fl *follower) catchUp(t *tailed) bool {
 		}
 	}
 	st, err := os.Stat(t.path)
+	t.missing = err != nil
 	switch {
 	case err != nil:
 		// Deleted or renamed away: read the old file to its end; a new
@@ -319,7 +377,11 @@ func (fl *follower) readChunk(t *tailed, current bool) int {
 	for unix.Flock(fd, unix.LOCK_SH) == unix.EINTR {
 	}
 	defer unix.Flock(fd, unix.LOCK_UN)
-	if current {
+	// The log may have been rotated by rename since catchUp looked (the
+	// reader can be slow): then t.f is no longer the log, and may even be
+	// <log>.1 itself. It is read to its end, and the new log is found at
+	// the next look.
+	if current && inode(t.path) == t.ino {
 		fl.noticeRotation(t)
 		if n := fl.readBackups(t); n > 0 {
 			return n
@@ -374,36 +436,55 @@ func (fl *follower) noticeRotation(t *tailed) {
 	}
 	// The backups made since the last look: .1 back to the one before
 	// the one that was .1 then (prev), oldest first.
-	var newer []string
+	type backup struct {
+		f    *os.File
+		size int64
+	}
+	var newer []backup
 	found := prev == 0
+	renamed := false // the log itself is among them
 	for i := 1; ; i++ {
 		p := t.path + "." + strconv.Itoa(i)
-		pi := inode(p)
-		if pi == 0 || pi == prev {
-			found = found || pi == prev
-			break
-		}
-		newer = append([]string{p}, newer...)
-	}
-	t.lostRotation = t.lostRotation || !found
-	// t.off counts in the log as it was before the oldest of them; each
-	// one took the head of the log then.
-	for _, p := range newer {
-		f, err := os.Open(p)
+		f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if err != nil {
-			continue
+			break
 		}
 		st, err := f.Stat()
 		if err != nil {
 			f.Close()
-			continue
+			break
 		}
-		if t.off >= st.Size() {
-			t.off -= st.Size()
+		pi := st.Sys().(*syscall.Stat_t).Ino
+		if pi == prev {
 			f.Close()
+			found = true
+			break
+		}
+		renamed = renamed || pi == t.ino
+		newer = append([]backup{{f, st.Size()}}, newer...)
+	}
+	// A rotation by rename (logrotate's way) moved this very file to
+	// <log>.N, perhaps more than once while the reader was slow: then
+	// these are not copies of its head, and this file is no longer the
+	// log. It is read to its end; the new log is found at the next look.
+	// The log is looked at last, so that a rename in the middle of the
+	// look is seen.
+	if renamed || inode(t.path) != t.ino {
+		for _, b := range newer {
+			b.f.Close()
+		}
+		return
+	}
+	t.lostRotation = t.lostRotation || !found
+	// t.off counts in the log as it was before the oldest of them; each
+	// one took the head of the log then.
+	for _, b := range newer {
+		if t.off >= b.size {
+			t.off -= b.size
+			b.f.Close()
 			continue
 		}
-		t.baks = append(t.baks, bakRead{f: f, off: t.off, end: st.Size()})
+		t.baks = append(t.baks, bakRead{f: b.f, off: t.off, end: b.size})
 		t.off = 0
 	}
 }
@@ -414,7 +495,9 @@ func (fl *follower) lines(t *tailed, b []byte) bool {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
 			t.partial = append(t.partial, b...)
-			for len(t.partial) >= MaxLineBytes {
+			// Hold up to MaxLineBytes: a line of exactly that length
+			// may still end here, and comes whole then.
+			for len(t.partial) > MaxLineBytes {
 				if !fl.send(Line{Daemon: t.name, Text: string(t.partial[:MaxLineBytes]), Partial: true}) {
 					return false
 				}
