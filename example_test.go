@@ -158,7 +158,8 @@ func ExampleDaemon_Poll() {
 		return
 	}
 	defer os.RemoveAll(dir)
-	spec.Command = []string{"sh", "-c", "exit 3"} // fails before StartSecs (1s)
+	spec.Command = []string{"sh", "-c", "exit 3"}
+	spec.StartSecs = time.Minute // it fails long before it would count as running
 
 	d, err := launcher.New(spec)
 	if err != nil {
