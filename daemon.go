@@ -53,6 +53,7 @@ type Daemon struct {
 	notify       *notifier // readiness channel; nil with ReadyStartSecs
 	lastBeat     time.Time // last WATCHDOG=1 (or confirmation)
 	statusText   string    // last STATUS= of sd_notify
+	quitting     bool      // it sent STOPPING=1
 	nextLogCheck time.Time // LogMaxBytes: when Poll looks at the log's size again
 }
 
@@ -291,7 +292,7 @@ func (d *Daemon) Deadline() time.Time {
 	if (d.state == Stopping || d.state == Zombie) && !d.escalated {
 		earliest(d.stopAt)
 	}
-	if d.state == Running && d.spec.WatchdogSec > 0 && !d.lastBeat.IsZero() {
+	if d.state == Running && d.spec.WatchdogSec > 0 && !d.lastBeat.IsZero() && !d.quitting {
 		earliest(d.lastBeat.Add(d.spec.WatchdogSec))
 	}
 	if d.spec.LogMaxBytes > 0 && d.state != Stopped {
@@ -498,11 +499,14 @@ func (d *Daemon) pollNotify(now time.Time) {
 	if m.watchdog {
 		d.lastBeat = now
 	}
+	if m.stopping {
+		d.quitting = true // it is shutting down by itself: no watchdog now
+	}
 	if m.ready && d.state == Starting {
 		d.lastBeat = now
 		d.apply(input{kind: inConfirm}, now)
 	}
-	if d.state == Running && d.spec.WatchdogSec > 0 {
+	if d.state == Running && d.spec.WatchdogSec > 0 && !d.quitting {
 		if d.lastBeat.IsZero() {
 			d.lastBeat = now
 		}
@@ -701,7 +705,7 @@ func (d *Daemon) start(data []byte, now time.Time, reason Reason) error {
 	spawned = true
 	id.PID, id.StartTicks, id.Started = p.pid, p.start, now
 	d.proc = p
-	d.lastBeat, d.statusText = time.Time{}, ""
+	d.lastBeat, d.statusText, d.quitting = time.Time{}, "", false
 	d.apply(input{kind: inStart, reason: reason}, now)
 	writeMarker(req.log, now, "started pid "+strconv.Itoa(p.pid))
 	if err := writePIDFiles(d.files.pid, d.files.id, id); err != nil {

@@ -76,6 +76,9 @@ var helpers = map[string]Func{
 			if ready && flag != "" && exists(flag+".beat") {
 				conn.Write([]byte("WATCHDOG=1"))
 			}
+			if ready && flag != "" && exists(flag+".stopping") {
+				conn.Write([]byte("STOPPING=1\nSTATUS=shutting down"))
+			}
 			select {
 			case <-ctx.Done():
 				return nil

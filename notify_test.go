@@ -97,3 +97,27 @@ func TestWatchdog(t *testing.T) {
 		t.Fatalf("events %v, want running → stopping (watchdog) first", evs)
 	}
 }
+
+// A daemon that says STOPPING=1 is not restarted by the watchdog when its
+// heartbeats stop.
+func TestWatchdogQuietWhenStopping(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "wdq", "notify")
+	spec.Ready = ReadyNotify
+	spec.WatchdogSec = 100 * time.Millisecond
+	flag := t.TempDir() + "/ready"
+	os.WriteFile(flag, nil, 0o644)
+	os.WriteFile(flag+".stopping", nil, 0o644)
+	d := newDaemon(t, spec)
+	if err := d.Start([]byte(flag)); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, d, Running)
+	waitFor(t, "STOPPING=1 seen", func() bool {
+		d.Poll(time.Now())
+		return d.Status().StatusText == "shutting down"
+	}, func() string { return d.Status().StatusText })
+	if evs := d.Poll(time.Now().Add(time.Hour)); len(evs) != 0 || d.State() != Running {
+		t.Fatalf("watchdog acted on a daemon that is stopping: %v", evs)
+	}
+}

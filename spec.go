@@ -101,8 +101,9 @@ type Spec struct {
 	// with ReadyFD. Default: 4 (0-2 are stdio, 3 holds the daemon's lock).
 	NotifyFD int
 	// WatchdogSec, with ReadyNotify: a running daemon that has sent no
-	// WATCHDOG=1 for this long is restarted (reason watchdog). Its
-	// environment gets WATCHDOG_USEC. Default: 0, no watchdog.
+	// WATCHDOG=1 for this long is restarted (reason watchdog), unless it
+	// said STOPPING=1. Its environment gets WATCHDOG_USEC. Default: 0, no
+	// watchdog.
 	WatchdogSec time.Duration
 
 	// The fields below are used by a Manager only.
