@@ -2,7 +2,6 @@ package launcher
 
 import (
 	"errors"
-	"fmt"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -21,17 +20,9 @@ func openInputFIFO(path string, data []byte) (int, error) {
 	if err := unix.Mkfifo(path, 0o600); err != nil && !errors.Is(err, unix.EEXIST) {
 		return -1, &os.PathError{Op: "mkfifo", Path: path, Err: err}
 	}
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	fd, err := openFile(path, unix.O_RDWR|unix.O_NONBLOCK, 0, unix.S_IFIFO)
 	if err != nil {
-		if errors.Is(err, unix.ELOOP) {
-			return -1, detail(ErrSymlink, "%s", path)
-		}
-		return -1, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
-		unix.Close(fd)
-		return -1, fmt.Errorf("%s exists and is not a FIFO", path)
+		return -1, err
 	}
 	if len(data) > 0 {
 		if err := writeAll(fd, data); err != nil {
@@ -72,20 +63,14 @@ func (d *Daemon) WriteInput(b []byte) error {
 	if !d.spec.InputFIFO {
 		return &Error{Op: "write-input", Daemon: d.spec.Name, Err: detail(ErrBadSpec, "InputFIFO is not set")}
 	}
-	fd, err := unix.Open(d.files.stdin, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := openFile(d.files.stdin, unix.O_WRONLY|unix.O_NONBLOCK, 0, unix.S_IFIFO)
 	switch {
 	case errors.Is(err, unix.ENXIO), errors.Is(err, unix.ENOENT):
 		return &Error{Op: "write-input", Daemon: d.spec.Name, Err: ErrNotRunning}
-	case errors.Is(err, unix.ELOOP):
-		return &Error{Op: "write-input", Daemon: d.spec.Name, Err: detail(ErrSymlink, "%s", d.files.stdin)}
 	case err != nil:
-		return &Error{Op: "write-input", Daemon: d.spec.Name, Err: &os.PathError{Op: "open", Path: d.files.stdin, Err: err}}
+		return &Error{Op: "write-input", Daemon: d.spec.Name, Err: err}
 	}
 	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
-		return &Error{Op: "write-input", Daemon: d.spec.Name, Err: fmt.Errorf("%s is not a FIFO", d.files.stdin)}
-	}
 	if err := writeAll(fd, b); err != nil {
 		return &Error{Op: "write-input", Daemon: d.spec.Name, Err: err}
 	}

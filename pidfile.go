@@ -222,23 +222,33 @@ func removePIDFiles(pidPath, idPath string) error {
 	return errors.Join(errs...)
 }
 
-// openLock opens (creating it if needed) the stable lock file, never
-// through a symlink. The fd is close-on-exec; the spawn passes it on
-// explicitly.
-func openLock(path string) (int, error) {
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o644)
+// openFile is how a daemon's files are opened: never through a symlink
+// in the last component (ErrSymlink), close-on-exec, and only if what is
+// there is of type typ (unix.S_IFREG, unix.S_IFIFO).
+func openFile(path string, flags int, perm uint32, typ uint32) (int, error) {
+	fd, err := unix.Open(path, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
-			return -1, fmt.Errorf("%w: %s", ErrSymlink, path)
+			return -1, detail(ErrSymlink, "%s", path)
 		}
 		return -1, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if err := unix.Fstat(fd, &st); err != nil || uint32(st.Mode)&unix.S_IFMT != typ {
 		unix.Close(fd)
-		return -1, fmt.Errorf("%s: not a regular file", path)
+		want := "a regular file"
+		if typ == unix.S_IFIFO {
+			want = "a FIFO"
+		}
+		return -1, &os.PathError{Op: "open", Path: path, Err: errors.New("not " + want)}
 	}
 	return fd, nil
+}
+
+// openLock opens (creating it if needed) the stable lock file. The fd is
+// close-on-exec; the spawn passes it on explicitly.
+func openLock(path string) (int, error) {
+	return openFile(path, unix.O_RDWR|unix.O_CREAT|unix.O_NONBLOCK, 0o644, unix.S_IFREG)
 }
 
 // tryLock takes an exclusive flock without waiting. It reports false when

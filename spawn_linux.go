@@ -3,7 +3,6 @@ package launcher
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
 	"strconv"
 	"sync"
@@ -195,21 +194,12 @@ func openStdinTemp(data []byte) (int, error) {
 }
 
 // openLog opens the log for appending, never through a symlink, and only
-// if it is a regular file.
+// if it is a regular file. The daemon gets the fd blocking, as programs
+// expect of stdout.
 func openLog(path string) (int, error) {
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o644)
-	if err != nil {
-		if errors.Is(err, unix.ELOOP) {
-			return -1, detail(ErrSymlink, "%s", path)
-		}
-		return -1, &os.PathError{Op: "open", Path: path, Err: err}
+	fd, err := openFile(path, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_NONBLOCK, 0o644, unix.S_IFREG)
+	if err == nil {
+		unix.SetNonblock(fd, false)
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
-		unix.Close(fd)
-		return -1, &os.PathError{Op: "open", Path: path, Err: errors.New("not a regular file")}
-	}
-	// The daemon gets the fd blocking, as programs expect of stdout.
-	_ = unix.SetNonblock(fd, false)
-	return fd, nil
+	return fd, err
 }
