@@ -50,6 +50,7 @@ type Error struct {
 	Err    error  // a sentinel above, a system error, or both joined
 }
 
+// Error formats the error as "launcher: OP DAEMON: cause".
 func (e *Error) Error() string {
 	if e.Daemon == "" {
 		return fmt.Sprintf("launcher: %s: %v", e.Op, e.Err)

@@ -71,6 +71,7 @@ type daemonConfig struct {
 // duration reads "1.5s", "200ms", "2m" (and, for start_secs, "-1s").
 type duration struct{ time.Duration }
 
+// UnmarshalText parses a Go duration; the error shows the examples.
 func (d *duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
