@@ -284,6 +284,9 @@ func (m *Manager) each(op string, names []string, fn func(*entry, time.Time) err
 	m.init()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.closed {
+		return &Error{Op: op, Err: errors.New("manager is closed")}
+	}
 	es, err := m.pick(op, names)
 	if err != nil {
 		return err

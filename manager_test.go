@@ -401,3 +401,23 @@ func TestManagerDirectDaemonStop(t *testing.T) {
 		t.Fatalf("status %+v after a direct Stop", st)
 	}
 }
+
+// After Close, requests fail clearly and Events is closed.
+func TestManagerClosed(t *testing.T) {
+	t.Parallel()
+	m := NewManager(Options{PIDDir: t.TempDir(), LogDir: t.TempDir()})
+	m.Close()
+	if err := m.Start(); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("Start after Close = %v", err)
+	}
+	if err := m.Add(Spec{Name: "x", Command: []string{"true"}}); err == nil {
+		t.Fatal("Add after Close succeeded")
+	}
+	if _, ok := <-m.Events(); ok {
+		t.Fatal("Events not closed")
+	}
+	m.Poll(time.Now()) // harmless
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
