@@ -319,12 +319,21 @@ func (m *Manager) Poll(now time.Time) {
 	if m.closed {
 		return
 	}
+	exited := false
 	for _, e := range m.order {
 		for _, ev := range e.d.Poll(now) {
 			m.observe(e, ev, now)
+			exited = exited || ev.From != Stopped && (ev.To == Zombie || ev.To == Stopped)
 		}
 	}
-	m.deliver() // exits go out before any replacement is spawned
+	m.deliver()
+	if exited {
+		// The exits go out now, and this Poll returns, so that a caller
+		// polling and reading Events on one goroutine gets them at once;
+		// replacements are spawned by the Poll that the wake-up brings.
+		m.w.signal()
+		return
+	}
 	for _, e := range m.order {
 		e.fresh = false
 		m.supervise(e, now)
