@@ -20,7 +20,7 @@ func TestRotationLosesNothing(t *testing.T) {
 	const total = 20000
 	spec := testSpec(t, "chatter", "")
 	spec.StartSecs = -1
-	spec.LogMaxBytes, spec.LogBackups = 16<<10, 1000
+	spec.LogMaxBytes, spec.LogBackups = 8<<10, 1000
 	spec.Func, spec.Command = "", []string{"sh", "-c", fmt.Sprintf(`i=0; while [ $i -lt %d ]; do i=$((i+1)); echo "line $i"; done; exec sleep 300`, total)}
 	d := newDaemon(t, spec)
 	f, err := d.Follow(context.Background(), FromStart)
@@ -66,8 +66,8 @@ func TestRotationLosesNothing(t *testing.T) {
 			n++
 		}
 	}
-	if n < 3 {
-		t.Fatalf("only %d rotations happened", n)
+	if n < 2 {
+		t.Fatalf("only %d rotations happened", n) // a test of rotation needs some
 	}
 	b, _ := os.ReadFile(d.LogFile())
 	all.Write(b)

@@ -17,6 +17,12 @@ import (
 // every event, until SIGINT or SIGTERM; then it stops them all (in reverse
 // order) unless --keep, and a second signal kills what is left.
 func (c *cli) up(names []string) error {
+	// Catch the signals first: a signal before Notify would be lost (a
+	// shell's background job starts with SIGINT ignored) or kill us with
+	// the daemons left unstopped.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	m, err := c.manager()
 	if err != nil {
 		return err
@@ -35,9 +41,6 @@ func (c *cli) up(names []string) error {
 	if err := m.Start(names...); err != nil {
 		fmt.Fprintln(c.stderr, err)
 	}
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		select {
