@@ -161,7 +161,6 @@ func TestConcurrentControllersStartOne(t *testing.T) {
 	t.Parallel()
 	spec := testSpec(t, "racy", "sleep")
 	const n = 8
-	type result struct{ out string }
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
@@ -176,6 +175,7 @@ func TestConcurrentControllersStartOne(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { cmd.Process.Kill() }) // by its pid; a no-op once it has been waited for
 		cmds, writers = append(cmds, cmd), append(writers, in)
 		wg.Add(1)
 		go func() {
