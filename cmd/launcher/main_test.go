@@ -35,7 +35,7 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			cfg := filepath.Join(env.WorkDir, "launcher.toml")
 			env.Setenv("NO_COLOR", "1")
-			env.Defer(func() { cleanup(env.T(), cfg) })
+			env.Defer(func() { killScriptProcs(env.WorkDir); cleanup(env.T(), cfg) })
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -44,6 +44,23 @@ func TestScripts(t *testing.T) {
 			"signal":    cmdSignal,
 		},
 	})
+}
+
+// killScriptProcs kills, by pid, the background `launcher` processes a
+// script started and recorded in $WORK/*.pid: testscript ends only the sh
+// that wraps them, so a hung `up` would outlive the test.
+func killScriptProcs(work string) {
+	files, _ := filepath.Glob(filepath.Join(work, "*.pid"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		pid, err := strconv.Atoi(string(bytes.TrimSpace(b)))
+		if err != nil || pid <= 1 {
+			continue
+		}
+		if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); bytes.HasPrefix(cmd, []byte("launcher\x00")) {
+			unix.Kill(pid, unix.SIGKILL)
+		}
+	}
 }
 
 // cleanup kills every daemon of the config and reaps those that became
