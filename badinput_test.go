@@ -1,50 +1,47 @@
+//go:build linux
+
 package launcher
 
 import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// Junk in a pid file is a clear error that names the daemon and the file;
-// nothing is signalled and the file is left for a person to look at.
-func TestNewRejectsBadPIDFiles(t *testing.T) {
+// Junk in a pid file is reported (Status.Problem names the file), never
+// signalled, and replaced by the next Start; New only looks and changes
+// nothing.
+func TestJunkPIDFiles(t *testing.T) {
 	t.Parallel()
 	for _, content := range []string{"", "abc", "0", "1", "-5", "99999999999", "12 34", "123junk", "123\nx", "\n"} {
 		t.Run(strings.ReplaceAll(content, "\n", `\n`), func(t *testing.T) {
 			t.Parallel()
 			spec := testSpec(t, "bad", "sleep")
-			os.MkdirAll(spec.PIDDir, 0o755)
 			path := filepath.Join(spec.PIDDir, "bad.pid")
 			os.WriteFile(path, []byte(content), 0o644)
-			d, err := New(spec)
-			if err == nil {
-				d.Close()
-				t.Fatalf("New accepted pid file %q", content)
-			}
-			if !errors.Is(err, ErrBadPIDFile) || !strings.Contains(err.Error(), "new bad:") || !strings.Contains(err.Error(), path) {
-				t.Fatalf("New = %v, want ErrBadPIDFile naming daemon and file", err)
+			os.WriteFile(filepath.Join(spec.PIDDir, "bad.lock"), nil, 0o644)
+			d := newDaemon(t, spec)
+			st := d.Status()
+			if st.State != Stopped || !strings.Contains(st.Problem, path) {
+				t.Fatalf("status %+v, want stopped with a problem naming %s", st, path)
 			}
 			if b, _ := os.ReadFile(path); string(b) != content {
-				t.Fatalf("pid file changed to %q", b)
+				t.Fatalf("New changed the pid file to %q", b)
 			}
-			// The same junk from before this boot (a crash tore it) is
-			// stale: removed under the lock, no error.
-			old := bootTime().Add(-time.Hour)
-			os.Chtimes(path, old, old)
-			d, err = New(spec)
-			if err != nil {
-				t.Fatalf("New with a pre-boot pid file: %v", err)
+			if err := d.Start(nil); err != nil {
+				t.Fatalf("Start over a junk pid file: %v", err)
 			}
-			d.Close()
-			if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-				t.Fatalf("pre-boot pid file left: %v", err)
+			if b, _ := os.ReadFile(path); string(b) != strconv.Itoa(d.PID())+"\n" {
+				t.Fatalf("pid file after Start: %q, want %d", b, d.PID())
+			}
+			if st := d.Status(); st.Problem != "" {
+				t.Fatalf("problem after Start: %q", st.Problem)
 			}
 		})
 	}
@@ -56,6 +53,8 @@ func TestNewRejectsBadSpecs(t *testing.T) {
 	file := filepath.Join(dir, "file")
 	os.WriteFile(file, nil, 0o644)
 	ok := Spec{Name: "x", Command: []string{"true"}, PIDDir: dir + "/run", LogDir: dir + "/log"}
+	os.Mkdir(dir+"/open", 0o775)
+	os.Chmod(dir+"/open", 0o775)
 	for _, tc := range []struct {
 		name   string
 		change func(*Spec)
@@ -72,16 +71,21 @@ func TestNewRejectsBadSpecs(t *testing.T) {
 		{"bad-env", func(s *Spec) { s.Env = []string{"NOEQUALS"} }, ErrBadSpec, "NOEQUALS"},
 		{"unknown-user", func(s *Spec) { s.User = "no-such-user-xyz" }, ErrBadSpec, "no-such-user-xyz"},
 		{"pid-dir-under-file", func(s *Spec) { s.PIDDir = file + "/run" }, syscall.ENOTDIR, "new x:"},
-		{"log-dir-under-file", func(s *Spec) { s.LogDir = file + "/log" }, syscall.ENOTDIR, "new x:"},
-		{"pid-dir-readonly-fs", func(s *Spec) { s.PIDDir = "/proc/launcher-test" }, nil, "new x:"},
+		{"pid-dir-group-writable", func(s *Spec) { s.PIDDir = dir + "/open" }, ErrUnsafe, dir + "/open"},
+		// New only looks: dirs that cannot be made fail at Start.
+		{"log-dir-under-file", func(s *Spec) { s.LogDir = file + "/log" }, syscall.ENOTDIR, "start x:"},
+		{"pid-dir-readonly-fs", func(s *Spec) { s.PIDDir = "/proc/launcher-test" }, nil, "start x:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := ok
 			tc.change(&spec)
 			d, err := New(spec)
 			if err == nil {
+				err = d.Start(nil)
 				d.Close()
-				t.Fatal("New accepted it")
+			}
+			if err == nil {
+				t.Fatal("New and Start accepted it")
 			}
 			if (tc.want != nil && !errors.Is(err, tc.want)) || !strings.Contains(err.Error(), tc.text) {
 				t.Fatalf("New = %v, want %v containing %q", err, tc.want, tc.text)
@@ -142,7 +146,7 @@ func TestNeverSignalGroupOneOrOwn(t *testing.T) {
 	if err := p.signal(0); err == nil {
 		t.Error("signal to pid 1 allowed")
 	}
-	if _, err := openProcess(1, func(procStat) bool { return true }); err == nil {
+	if _, _, err := openProcess(1); err == nil {
 		t.Error("openProcess(1) succeeded")
 	}
 }

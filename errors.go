@@ -38,6 +38,8 @@ var (
 	// ErrNoMain: the program did not call launcher.Main first thing in
 	// main, which Func daemons and the re-exec shim need.
 	ErrNoMain = errors.New("launcher.Main was not called")
+	// ErrUnknownDaemon: a Manager has no daemon of that name.
+	ErrUnknownDaemon = errors.New("no such daemon")
 	// ErrUnsupported: the operation is not available on this platform.
 	ErrUnsupported = errors.New("not supported on this platform")
 )

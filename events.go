@@ -17,13 +17,14 @@ const (
 	ReasonRequested
 	// ReasonReady: the daemon stayed up for StartSecs and is confirmed.
 	ReasonReady
-	// ReasonExited: the process exited by itself with status 0, or with a
-	// status that cannot be known (an adopted process).
+	// ReasonExited: the process exited by itself with status 0.
 	ReasonExited
 	// ReasonCrashed: the process exited by itself with a non-zero status or
 	// was killed by a signal nobody here sent.
 	ReasonCrashed
-	// ReasonStartFailed: the process exited while still starting.
+	// ReasonStartFailed: the process exited while still starting. As a
+	// note (From == To == Stopped, Err set): a start asked for by a
+	// supervisor or a restart could not spawn the process.
 	ReasonStartFailed
 	// ReasonStopTimeout: the process did not exit within StopTimeout and
 	// was sent SIGKILL.
@@ -31,6 +32,7 @@ const (
 	// ReasonBackoff: a supervisor holds a restart back (Manager).
 	ReasonBackoff
 	// ReasonGaveUp: a supervisor stopped restarting a crash-looping daemon.
+	// It is a note: an event with From == To that changes no state.
 	ReasonGaveUp
 	// ReasonDisabled: the daemon is disabled.
 	ReasonDisabled
@@ -40,11 +42,20 @@ const (
 	// ReasonWatchdog: a running daemon stopped sending WATCHDOG=1 within
 	// WatchdogSec and is being restarted.
 	ReasonWatchdog
+	// ReasonRequestedElsewhere: another controller (the CLI, another
+	// program, another Manager) asked for it: a start, stop or restart
+	// this one carried out as its supervisor, or only saw happen.
+	ReasonRequestedElsewhere
+	// ReasonUnknownExit: a process that is not our child exited and nobody
+	// could learn its status (no exit record, no proc connector): it is
+	// never called exited or crashed.
+	ReasonUnknownExit
 	numReasons
 )
 
 var reasonNames = [numReasons]string{"none", "requested", "ready", "exited", "crashed",
-	"start-failed", "stop-timeout", "backoff", "gave-up", "disabled", "adopted", "watchdog"}
+	"start-failed", "stop-timeout", "backoff", "gave-up", "disabled", "adopted", "watchdog",
+	"requested-elsewhere", "unknown-exit"}
 
 // String returns the reason's lower-case, hyphenated name ("start-failed").
 func (r Reason) String() string {
@@ -85,9 +96,11 @@ func (e *ExitStatus) String() string {
 	}
 }
 
-// Event is one transition of one daemon.
+// Event is one transition of one daemon, or a note: an event with From ==
+// To that changes no state and says so by its Reason (gave-up; start-failed
+// with Err, when a queued start could not spawn).
 //
-// Events of one daemon come in the order of its transitions, and their Seq
+// Events of one daemon come in the order they were made, and their Seq
 // goes up by exactly one from 1, so a consumer can tell that it missed none.
 type Event struct {
 	Seq    uint64      // per daemon, from 1, no gaps

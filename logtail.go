@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"os"
+
+	"golang.org/x/sys/unix"
 )
 
 // readLogBudget is the most ReadLog returns in one call; the rest comes on
@@ -19,8 +21,8 @@ const readLogBudget = 1 << 20
 // most 1 MiB; the rest comes on the next call. A missing log reads as
 // empty.
 func (d *Daemon) ReadLog() ([]byte, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.logMu.Lock() // its own: a read never holds up Poll
+	defer d.logMu.Unlock()
 	b, err := d.readLog()
 	if err != nil {
 		return nil, &Error{Op: "read-log", Daemon: d.spec.Name, Err: err}
@@ -29,7 +31,9 @@ func (d *Daemon) ReadLog() ([]byte, error) {
 }
 
 func (d *Daemon) readLog() ([]byte, error) {
-	f, err := os.Open(d.files.log)
+	// Non-blocking and never through a symlink: a FIFO planted at the
+	// log's path is refused, not waited on.
+	fd, err := openFile(d.f.log, unix.O_RDONLY|unix.O_NONBLOCK, 0, unix.S_IFREG)
 	if errors.Is(err, os.ErrNotExist) {
 		d.logOffSet = true
 		d.logOffset = 0
@@ -38,13 +42,14 @@ func (d *Daemon) readLog() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	f := os.NewFile(uintptr(fd), d.f.log)
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, errors.New(d.files.log + ": not a regular file")
+		return nil, errors.New(d.f.log + ": not a regular file")
 	}
 	size := st.Size()
 	if !d.logOffSet {
@@ -104,7 +109,7 @@ func LastLines(n int) From { return From{lastN: max(n, 0)} }
 // Follow delivers the daemon's log, line by line, on the returned
 // Follower's channel. See Follower.
 func (d *Daemon) Follow(ctx context.Context, from From) (*Follower, error) {
-	return follow(ctx, []followTarget{{name: d.spec.Name, path: d.files.log}}, from)
+	return follow(ctx, []followTarget{{name: d.spec.Name, path: d.f.log}}, from)
 }
 
 // Follow delivers the logs of every daemon the Manager has now, each line
@@ -112,7 +117,7 @@ func (d *Daemon) Follow(ctx context.Context, from From) (*Follower, error) {
 func (m *Manager) Follow(ctx context.Context, from From) (*Follower, error) {
 	var ts []followTarget
 	for _, d := range m.Daemons() {
-		ts = append(ts, followTarget{name: d.spec.Name, path: d.files.log})
+		ts = append(ts, followTarget{name: d.spec.Name, path: d.f.log})
 	}
 	return follow(ctx, ts, from)
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package launcher
 
 import (
@@ -222,11 +224,16 @@ func runController(mode string) int {
 	return 0
 }
 
-// testSpec returns a spec with pid and log dirs under t.TempDir() and a
-// short StartSecs.
+// testSpec returns a spec with pid and log dirs (made, as a first Start
+// would) under t.TempDir() and a short StartSecs.
 func testSpec(t *testing.T, name, fn string) Spec {
 	t.Helper()
 	dir := t.TempDir()
+	for _, sub := range []string{"/run", "/log"} {
+		if err := os.Mkdir(dir+sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return Spec{Name: name, Func: fn, PIDDir: dir + "/run", LogDir: dir + "/log",
 		StartSecs: 50 * time.Millisecond, StopTimeout: 5 * time.Second}
 }

@@ -1,3 +1,8 @@
+// manager.go is the Manager: many daemons in one owner, supervised. It
+// holds each daemon's supervision lease, carries out what other
+// controllers ask through the pid dir, and restarts per the policy of
+// supervise.go.
+
 package launcher
 
 import (
@@ -5,9 +10,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -24,53 +27,46 @@ type Options struct {
 	// Jitter returns a number in [0, 1) that spreads backoff delays.
 	// Default: math/rand/v2.Float64.
 	Jitter func() float64
+	// NoSupervise makes a Manager that supervises nothing: it takes no
+	// lease, restarts nothing by itself, and acts on requests (in
+	// dependency order) like any controller, through the daemons'
+	// supervisor where one runs. The CLI's one-shot commands use it.
+	NoSupervise bool
 }
 
 // Manager supervises many daemons: it starts them in dependency order,
 // restarts the ones that end by themselves (per their Spec's Restart
-// policy, with backoff, giving up on a crash loop), keeps what each daemon
-// is wanted to be (up or down) on disk so that a later Manager carries on,
-// and wakes its caller only when there is work.
+// policy, with backoff, giving up on a crash loop), and keeps what each
+// daemon is wanted to be on disk so that a later Manager carries on.
 //
-// A caller's loop selects on Wake (call Poll when it fires) and Events (or
-// calls Run). Like a Daemon, no method blocks; the one background
-// goroutine only sends wake-ups and stops on Close. The zero value is
-// ready to use, with default Options. Methods are safe for concurrent use.
+// One Manager supervises a daemon at a time: the one that holds its lease
+// (<name>.sup). Another Manager on the same daemons (a second `launcher
+// up`) watches and reports, restarts nothing, and takes over within
+// milliseconds when the first one goes (a hot standby). Any other
+// controller's Start, Stop and Restart reach the supervisor through
+// <name>.want, and it carries them out.
+//
+// A caller's loop selects on Wake (call Poll when it fires) and Events, or
+// calls Run. No method blocks; the one background goroutine only sends
+// wake-ups and stops on Close. Methods are safe for concurrent use; a
+// request for many daemons takes the lock for one daemon at a time, so a
+// Status or Poll from another goroutine waits for at most one spawn.
 type Manager struct {
 	opts Options
 	once sync.Once
+	own  *owner
 
-	mu      sync.Mutex
-	entries map[string]*entry
-	order   []*entry // in Add order: every daemon after those it names in After
-	wake    chan struct{}
-	events  chan Event
-	pending []Event // events the channel could not take yet
-	w       *waker
-	werr    error
-	closed  bool
-}
-
-// entry is one supervised daemon.
-type entry struct {
-	d          *Daemon
-	after      []*entry
-	wantUp     bool
-	stopQueued bool // wanted down, waiting for its dependents to stop first
-	gaveUp     bool
-	restarts   []time.Time // supervisor restarts within RestartWindow
-	total      int         // supervisor restarts in all
-	delay      time.Duration
-	nextStart  time.Time // backoff: no start before this
-	backingOff bool      // the next start is a supervisor restart
-	upSince    time.Time // when it last became running
-	fresh      bool      // added since the last Poll: an exit now happened unwatched
-	watchedPID int       // the process whose pidfd the waker watches
-	watchedFD  int       // that pidfd
+	// Guarded by own.mu.
+	byName map[string]*Daemon
+	order  []*Daemon // in Add order: every daemon after those it names in After
 }
 
 // NewManager returns a Manager with opts.
-func NewManager(opts Options) *Manager { return &Manager{opts: opts} }
+func NewManager(opts Options) *Manager {
+	m := &Manager{opts: opts}
+	m.init()
+	return m
+}
 
 func (m *Manager) init() {
 	m.once.Do(func() {
@@ -80,19 +76,22 @@ func (m *Manager) init() {
 		if m.opts.Jitter == nil {
 			m.opts.Jitter = rand.Float64
 		}
-		m.entries = map[string]*entry{}
-		m.wake = make(chan struct{}, 1)
-		m.events = make(chan Event, m.opts.EventBuffer)
-		m.w, m.werr = newWaker(m.wake)
+		m.byName = map[string]*Daemon{}
+		m.own = newOwner(m.opts.EventBuffer)
+		m.own.sup = m
 	})
 }
 
 // Wake fires (a channel of capacity 1; the sender never blocks) when Poll
 // has work: a daemon exited, a deadline is due, a readiness message came,
-// or events are waiting for room on Events.
+// another controller changed a daemon's files, or events wait for room on
+// Events.
 func (m *Manager) Wake() <-chan struct{} {
 	m.init()
-	return m.wake
+	m.own.mu.Lock()
+	defer m.own.mu.Unlock()
+	m.own.startWaker()
+	return m.own.wake
 }
 
 // Events carries every event of every daemon, in order per daemon, none
@@ -101,36 +100,42 @@ func (m *Manager) Wake() <-chan struct{} {
 // and expect the waiting events to be kept in memory.
 func (m *Manager) Events() <-chan Event {
 	m.init()
-	return m.events
+	return m.own.events
 }
 
-// Add puts a daemon under supervision: New(spec) (adopting a running
-// process of it), with the Manager's PIDDir and LogDir where spec has
-// none. Every name in spec.After must have been added already. A daemon
-// that the last Manager wanted up is started by the next Poll.
+var errClosed = errors.New("manager is closed")
+
+// Add puts a daemon under supervision: it checks spec and looks for its
+// process as New does (with the Manager's PIDDir and LogDir where spec has
+// none), and takes the daemon's lease unless another Manager holds it.
+// Every name in spec.After must have been added already. A daemon wanted
+// up (by the last supervisor, or by a controller since) is started by the
+// next Poll. Errors: those of New, ErrBadSpec (a name added twice, an
+// unknown After).
 func (m *Manager) Add(spec Spec) error {
 	m.init()
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	o := m.own
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	fail := func(err error) error { return &Error{Op: "add", Daemon: spec.Name, Err: err} }
 	switch {
-	case m.closed:
-		return fail(errors.New("manager is closed"))
-	case m.werr != nil:
-		return fail(m.werr)
-	case m.entries[spec.Name] != nil:
+	case o.closed:
+		return fail(errClosed)
+	case o.hubErr != nil:
+		return fail(o.hubErr)
+	case m.byName[spec.Name] != nil:
 		return fail(detail(ErrBadSpec, "already added"))
 	}
-	e := &entry{watchedFD: -1, fresh: true}
+	sv := &supervision{}
 	for _, name := range spec.After {
-		dep := m.entries[name]
+		dep := m.byName[name]
 		switch {
 		case name == spec.Name:
 			return fail(detail(ErrBadSpec, "after: names itself"))
 		case dep == nil:
 			return fail(detail(ErrBadSpec, "after: unknown daemon %q (add it first)", name))
 		}
-		e.after = append(e.after, dep)
+		sv.after = append(sv.after, dep)
 	}
 	if spec.PIDDir == "" {
 		spec.PIDDir = m.opts.PIDDir
@@ -138,209 +143,238 @@ func (m *Manager) Add(spec Spec) error {
 	if spec.LogDir == "" {
 		spec.LogDir = m.opts.LogDir
 	}
-	d, err := New(spec)
+	o.mu.Unlock()
+	d, err := makeDaemon(spec, o, false) // takes o.mu itself
+	o.mu.Lock()
 	if err != nil {
 		return err
 	}
-	e.d = d
-	e.wantUp, e.total = readWant(e.wantFile())
-	m.entries[spec.Name] = e
-	m.order = append(m.order, e)
-	m.watch(e)
-	m.w.signal() // the next Poll reports adoption and starts what is wanted
+	if m.byName[spec.Name] != nil { // added meanwhile by another goroutine
+		d.release()
+		o.leave(d)
+		return fail(detail(ErrBadSpec, "already added"))
+	}
+	d.sv = sv
+	for _, dep := range sv.after {
+		dep.sv.dependents = append(dep.sv.dependents, d)
+	}
+	sv.wantUp, sv.gen = d.wantRec.Up, d.wantRec.Gen
+	m.byName[spec.Name] = d
+	m.order = append(m.order, d)
+	if !m.opts.NoSupervise {
+		sv.unwatched = true
+		if err := d.f.ensureDirs(); err == nil {
+			o.hub.watchDir(d.f.dir, d.f.name, d)
+			m.tryLease(d, time.Now())
+		}
+	}
 	return nil
 }
 
-// Remove takes a daemon out of supervision without stopping it. A daemon
-// that another one names in After cannot be removed.
-func (m *Manager) Remove(name string) error {
-	m.init()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	e := m.entries[name]
-	if e == nil {
-		return &Error{Op: "remove", Daemon: name, Err: detail(ErrBadSpec, "not added")}
+// tryLease takes d's lease if it is free: from then on this Manager
+// supervises d, acting on what is wanted.
+func (m *Manager) tryLease(d *Daemon, now time.Time) {
+	if d.lease >= 0 || m.own.closed || m.opts.NoSupervise {
+		return
 	}
-	for _, o := range m.order {
-		if slices.Contains(o.after, e) {
-			return &Error{Op: "remove", Daemon: name, Err: detail(ErrBadSpec, "%s runs after it", o.d.Name())}
+	fd, got, err := d.f.takeLease()
+	if err != nil || !got {
+		return
+	}
+	d.lease = fd
+	d.readWant()
+	d.rec, _ = d.f.readStatus()
+	d.rec.Supervisor = os.Getpid()
+	d.f.writeStatus(d.rec)
+	d.sv.wantUp, d.sv.gen = d.wantRec.Up, d.wantRec.Gen
+	if d.notify != nil && d.spec.Ready == ReadyNotify {
+		if d.notify.bind() == nil {
+			d.watchNotify()
 		}
 	}
-	delete(m.entries, name)
-	m.order = slices.DeleteFunc(m.order, func(o *entry) bool { return o == e })
-	return e.d.Close()
+	m.own.touch(d, markDue)
+}
+
+// Remove takes a daemon out of supervision without stopping it, and gives
+// up its lease. A daemon that another one names in After cannot be
+// removed. Errors: ErrUnknownDaemon, ErrBadSpec.
+func (m *Manager) Remove(name string) error {
+	m.init()
+	o := m.own
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	d := m.byName[name]
+	if d == nil {
+		return &Error{Op: "remove", Daemon: name, Err: ErrUnknownDaemon}
+	}
+	if len(d.sv.dependents) > 0 {
+		return &Error{Op: "remove", Daemon: name, Err: detail(ErrBadSpec, "%s runs after it", d.sv.dependents[0].Name())}
+	}
+	for _, dep := range d.sv.after {
+		dep.sv.dependents = slices.DeleteFunc(dep.sv.dependents, func(x *Daemon) bool { return x == d })
+	}
+	delete(m.byName, name)
+	m.order = slices.DeleteFunc(m.order, func(x *Daemon) bool { return x == d })
+	d.release()
+	o.leave(d)
+	return nil
 }
 
 // Daemon returns the named daemon, or nil.
 func (m *Manager) Daemon(name string) *Daemon {
 	m.init()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if e := m.entries[name]; e != nil {
-		return e.d
-	}
-	return nil
+	m.own.mu.Lock()
+	defer m.own.mu.Unlock()
+	return m.byName[name]
 }
 
 // Daemons returns every daemon, sorted by name.
 func (m *Manager) Daemons() []*Daemon {
 	m.init()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	ds := make([]*Daemon, 0, len(m.order))
-	for _, e := range m.order {
-		ds = append(ds, e.d)
-	}
-	slices.SortFunc(ds, func(a, b *Daemon) int { return cmpString(a.Name(), b.Name()) })
+	m.own.mu.Lock()
+	ds := slices.Clone(m.order)
+	m.own.mu.Unlock()
+	slices.SortFunc(ds, func(a, b *Daemon) int { return strings.Compare(a.Name(), b.Name()) })
 	return ds
 }
 
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// pick returns the named entries, or all of them in order when names is
-// empty.
-func (m *Manager) pick(op string, names []string) ([]*entry, error) {
+// pick returns the named daemons, or all of them in order when names is
+// empty. The caller holds the lock.
+func (m *Manager) pick(op string, names []string) ([]*Daemon, error) {
 	if len(names) == 0 {
 		return slices.Clone(m.order), nil
 	}
-	var es []*entry
+	var ds []*Daemon
 	for _, n := range names {
-		e := m.entries[n]
-		if e == nil {
-			return nil, &Error{Op: op, Daemon: n, Err: detail(ErrBadSpec, "not added")}
+		d := m.byName[n]
+		if d == nil {
+			return nil, &Error{Op: op, Daemon: n, Err: ErrUnknownDaemon}
 		}
-		es = append(es, e)
+		ds = append(ds, d)
 	}
-	return es, nil
+	return ds, nil
 }
 
 // Start wants the named daemons (all, with no names) up: each starts now
 // if the daemons it names in After are running, or at a later Poll when
-// they are. It clears a gave-up state and the backoff.
+// they are. It clears a gave-up state and the backoff. Where another
+// Manager supervises a daemon, it is asked to start it. The error joins one
+// *Error per daemon that could not be started (ErrDisabled, ErrExec, ...,
+// as Daemon.Start's).
 func (m *Manager) Start(names ...string) error {
-	return m.each("start", names, func(e *entry, now time.Time) error {
-		if !e.d.IsEnabled() {
-			return &Error{Op: "start", Daemon: e.d.Name(), Err: ErrDisabled}
+	return m.each("start", names, func(d *Daemon, now time.Time) error {
+		if off, err := d.f.isDisabled(); off {
+			return errors.Join(ErrDisabled, err)
 		}
-		m.setWant(e, true)
-		e.gaveUp, e.backingOff, e.restarts, e.delay, e.nextStart = false, false, nil, 0, time.Time{}
-		if m.depsReady(e) {
-			return e.d.Start(nil)
+		d.rec = d.rec.reset()
+		d.sv.stopQueued = false
+		if !m.depsReady(d) {
+			d.sv.startQueued = true
+			return d.setWant(true, d.lease >= 0)
 		}
-		return nil
+		return d.request(inStart, nil, ReasonNone, now)
 	})
 }
 
 // Stop wants the named daemons (all, with no names) down and stops them;
 // a daemon that others being stopped run after waits until they are
-// stopped (reverse order).
+// stopped (reverse order). The error joins one *Error per daemon.
 func (m *Manager) Stop(names ...string) error {
-	return m.each("stop", names, func(e *entry, now time.Time) error {
-		m.setWant(e, false)
-		e.stopQueued = true
+	return m.each("stop", names, func(d *Daemon, now time.Time) error {
+		if err := d.setWant(false, false); err != nil && d.lease < 0 {
+			return err
+		}
+		d.sv.stopQueued, d.sv.stopWhy = true, ReasonRequested
+		if d.lease < 0 && d.f.leaseHeld() {
+			d.sv.stopQueued = false // the supervisor does it
+		}
 		return nil
 	})
 }
 
-// ForceStop wants the named daemons down and kills them at once.
+// ForceStop wants the named daemons down and kills them at once. The
+// error joins one *Error per daemon.
 func (m *Manager) ForceStop(names ...string) error {
-	return m.each("force-stop", names, func(e *entry, now time.Time) error {
-		m.setWant(e, false)
-		e.stopQueued = false
-		return e.d.ForceStop()
+	return m.each("force-stop", names, func(d *Daemon, now time.Time) error {
+		d.sv.stopQueued = false
+		return d.request(inForceStop, nil, ReasonNone, now)
 	})
 }
 
 // Restart wants the named daemons up and restarts them (stop, then start
-// once gone).
+// once gone). The error joins one *Error per daemon.
 func (m *Manager) Restart(names ...string) error {
-	return m.each("restart", names, func(e *entry, now time.Time) error {
-		m.setWant(e, true)
-		e.gaveUp, e.stopQueued = false, false
-		return e.d.Restart(nil)
+	return m.each("restart", names, func(d *Daemon, now time.Time) error {
+		d.rec = d.rec.reset()
+		d.sv.stopQueued = false
+		return d.request(inRestart, nil, ReasonNone, now)
 	})
 }
 
 // Enable removes the named daemons' disabled marks.
 func (m *Manager) Enable(names ...string) error {
-	return m.each("enable", names, func(e *entry, now time.Time) error { return e.d.Enable() })
+	return m.each("enable", names, func(d *Daemon, now time.Time) error { return d.f.setDisabled(false) })
 }
 
 // Disable marks the named daemons disabled: they are not started or
 // restarted until enabled. Running ones are not stopped.
 func (m *Manager) Disable(names ...string) error {
-	return m.each("disable", names, func(e *entry, now time.Time) error { return e.d.Disable() })
+	return m.each("disable", names, func(d *Daemon, now time.Time) error { return d.f.setDisabled(true) })
 }
 
-func (m *Manager) each(op string, names []string, fn func(*entry, time.Time) error) error {
+// each applies fn to the named daemons, taking the lock for one daemon at
+// a time (a Start spawns in fn), then acts on what waits for an order (a
+// stop whose dependents are down) in one round. It joins the daemons'
+// errors, each an *Error naming its daemon.
+func (m *Manager) each(op string, names []string, fn func(*Daemon, time.Time) error) error {
 	m.init()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return &Error{Op: op, Err: errors.New("manager is closed")}
+	o := m.own
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return &Error{Op: op, Err: errClosed}
 	}
-	es, err := m.pick(op, names)
+	ds, err := m.pick(op, names)
+	o.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	now := time.Now()
 	var errs []error
-	for _, e := range es {
-		if err := fn(e, now); err != nil {
-			errs = append(errs, err)
+	for _, d := range ds {
+		o.mu.Lock()
+		if !o.closed && m.byName[d.Name()] == d {
+			if err := fn(d, time.Now()); err != nil {
+				var le *Error
+				if !errors.As(err, &le) || le.Daemon != d.Name() {
+					err = &Error{Op: op, Daemon: d.Name(), Err: err}
+				}
+				errs = append(errs, err)
+			}
+			o.touch(d, markDue)
 		}
-		m.collect(e, now)
+		o.mu.Unlock()
 	}
-	// Act on the request now where the order allows (a stop whose
-	// dependents are down already), and let the timer know its deadlines.
-	for _, e := range m.order {
-		m.supervise(e, now)
-		m.collect(e, now)
+	o.mu.Lock()
+	if !o.closed {
+		o.poll(time.Now())
 	}
-	m.deliver()
-	m.w.arm(m.nextDeadline(now))
+	o.mu.Unlock()
 	return errors.Join(errs...)
 }
 
-// Poll polls every daemon, applies the supervision policy, and delivers
-// the events on Events. Call it when Wake fires; it never blocks.
+// Poll acts on everything that has happened since the last Poll: exits,
+// due deadlines and restarts, readiness, and what other controllers
+// changed; it touches only the daemons concerned. It delivers the events
+// on Events (an exit's event before the spawn of its replacement) and
+// never blocks. Call it when Wake fires.
 func (m *Manager) Poll(now time.Time) {
 	m.init()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
+	m.own.mu.Lock()
+	defer m.own.mu.Unlock()
+	if m.own.closed {
 		return
 	}
-	exited := false
-	for _, e := range m.order {
-		for _, ev := range e.d.Poll(now) {
-			m.observe(e, ev, now)
-			exited = exited || ev.From != Stopped && (ev.To == Zombie || ev.To == Stopped)
-		}
-	}
-	m.deliver()
-	if exited {
-		// The exits go out now, and this Poll returns, so that a caller
-		// polling and reading Events on one goroutine gets them at once;
-		// replacements are spawned by the Poll that the wake-up brings.
-		m.w.signal()
-		return
-	}
-	for _, e := range m.order {
-		e.fresh = false
-		m.supervise(e, now)
-		m.collect(e, now)
-	}
-	m.deliver()
-	m.w.arm(m.nextDeadline(now))
+	m.own.poll(now)
 }
 
 // Run is the ready-made loop for a program without its own: it polls
@@ -348,269 +382,213 @@ func (m *Manager) Poll(now time.Time) {
 // still go to Events; read them in another goroutine.
 func (m *Manager) Run(ctx context.Context) error {
 	m.Poll(time.Now())
+	wake := m.Wake()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-m.Wake():
+		case <-wake:
 			m.Poll(time.Now())
 		}
 	}
 }
 
-// Close stops the background goroutine (returning once it has), releases
-// every daemon's handles and closes Events. Daemons keep running: a new
-// Manager adopts them.
+// Close stops the background goroutine (returning once it has), gives up
+// every lease (a standby Manager takes over), releases every daemon's fds
+// and closes Events. Daemons keep running: a new Manager adopts them.
 func (m *Manager) Close() error {
 	m.init()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
+	o := m.own
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
 		return nil
 	}
-	m.closed = true
-	if m.w != nil {
-		m.w.close()
+	for _, d := range m.order {
+		d.release()
 	}
-	for _, e := range m.order {
-		e.d.Close()
-	}
-	close(m.events)
+	o.close()
 	return nil
 }
 
-// observe applies the restart policy to one event of e's.
-func (m *Manager) observe(e *entry, ev Event, now time.Time) {
-	m.pending = append(m.pending, ev)
-	if ev.To == Running && ev.From != Running {
-		e.upSince = ev.Time
-	}
-	if ev.To != Stopped || ev.From == Stopped {
-		return
-	}
-	// Another controller (the CLI, say) may have wanted it down, and then
-	// stopped it: its wish is on disk.
-	if _, err := os.Lstat(e.wantFile()); err == nil {
-		e.wantUp, _ = readWant(e.wantFile())
-	}
-	if !e.wantUp {
-		return
-	}
-	spec := e.d.spec
-	failed := ev.Reason == ReasonCrashed || ev.Reason == ReasonStartFailed ||
-		(ev.Reason == ReasonExited && ev.Exit == nil) // unknown status: assume the worst
-	restart := (spec.Restart == RestartAlways && (failed || ev.Reason == ReasonExited)) ||
-		(spec.Restart == RestartOnFailure && failed)
-	if e.fresh {
-		// It died while no Manager watched: start it again, as wanted.
-		e.backingOff, e.nextStart = false, time.Time{}
-		return
-	}
-	asked := ev.Reason == ReasonRequested || ev.Reason == ReasonStopTimeout || ev.Reason == ReasonWatchdog
-	if asked && e.d.State() == Stopped {
-		// Stopped through the Daemon itself (not restarted): that is
-		// what it is wanted to be now.
-		m.setWant(e, false)
-		return
-	}
-	if !restart {
-		if !asked {
-			m.setWant(e, false) // it ended by itself and stays down
-		}
-		return
-	}
-	m.scheduleRestart(e, now)
-}
-
-// scheduleRestart backs off before the next start, or gives up when the
-// daemon has been restarted MaxRestarts times within RestartWindow.
-func (m *Manager) scheduleRestart(e *entry, now time.Time) {
-	spec := e.d.spec
-	if !e.upSince.IsZero() && now.Sub(e.upSince) >= spec.ResetAfter {
-		e.restarts, e.delay = nil, 0 // a stable run: start afresh
-	}
-	e.upSince = time.Time{}
-	e.restarts = slices.DeleteFunc(e.restarts, func(t time.Time) bool { return now.Sub(t) >= spec.RestartWindow })
-	if spec.MaxRestarts >= 0 && len(e.restarts) >= spec.MaxRestarts {
-		e.gaveUp, e.backingOff = true, false
-		e.d.note(now, ReasonGaveUp, nil)
-		return
-	}
-	if e.delay == 0 {
-		e.delay = spec.RestartDelay
-	} else {
-		e.delay = min(2*e.delay, spec.MaxRestartDelay)
-	}
-	jittered := time.Duration(float64(e.delay) * (0.8 + 0.4*m.opts.Jitter()))
-	e.restarts = append(e.restarts, now)
-	e.nextStart, e.backingOff = now.Add(jittered), true
-}
-
-// supervise starts what is wanted up and due, and stops what is wanted
-// down once its dependents are down.
-func (m *Manager) supervise(e *entry, now time.Time) {
-	switch st := e.d.State(); {
-	case e.wantUp && st == Stopped && !e.gaveUp && !now.Before(e.nextStart) && m.depsReady(e):
-		if !e.d.IsEnabled() {
-			return
-		}
-		reason := ReasonNone
-		if e.backingOff {
-			reason = ReasonBackoff
-		}
-		e.backingOff = false
-		if err := e.d.startBy(now, reason); err != nil {
-			e.d.note(now, ReasonStartFailed, err)
-			if e.d.spec.Restart != RestartNever {
-				m.scheduleRestart(e, now)
-			}
-		} else if reason == ReasonBackoff {
-			e.total++
-			m.saveWant(e)
-		}
-	case e.stopQueued && m.dependentsDown(e):
-		e.stopQueued = false
-		e.d.Stop()
-	}
-}
-
-// depsReady reports whether every daemon e runs after is running.
-func (m *Manager) depsReady(e *entry) bool {
-	for _, dep := range e.after {
-		if dep.d.State() != Running {
-			return false
-		}
-	}
-	return true
-}
-
-// dependentsDown reports whether every daemon that runs after e and is
-// being stopped too has stopped.
-func (m *Manager) dependentsDown(e *entry) bool {
-	for _, o := range m.order {
-		if slices.Contains(o.after, e) && !o.wantUp && o.d.State() != Stopped {
-			return false
-		}
-	}
-	return true
-}
-
-// collect moves e's queued events to pending and keeps the waker watching
-// its current pidfd and readiness fd.
-func (m *Manager) collect(e *entry, now time.Time) {
-	for _, ev := range e.d.drain() {
-		m.observe(e, ev, now)
-	}
-	m.watch(e)
-}
-
-// watch registers e's live pidfd (once per process) and its readiness fd
-// (again after each Poll: the waker's watches fire once).
-func (m *Manager) watch(e *entry) {
-	if m.w == nil {
-		return
-	}
-	pid, pidfd, nfd := e.d.fds()
-	if pidfd >= 0 && (pid != e.watchedPID || pidfd != e.watchedFD) {
-		m.w.watch(pidfd)
-		e.watchedPID, e.watchedFD = pid, pidfd
-	}
-	if nfd >= 0 {
-		m.w.watch(nfd)
-	}
-}
-
-// deliver sends waiting events while the channel has room; if some are
-// left, Wake fires so that a later Poll sends them.
-func (m *Manager) deliver() {
-	sent := 0
-loop:
-	for _, ev := range m.pending {
-		select {
-		case m.events <- ev:
-			sent++
-		default:
-			break loop
-		}
-	}
-	m.pending = m.pending[:copy(m.pending, m.pending[sent:])]
-	if len(m.pending) > 0 && m.w != nil {
-		m.w.signal()
-	}
-}
-
-// nextDeadline is the earliest time a Poll has timed work: a daemon's own
-// deadline, a backoff that ends, a zombie to look at again.
-func (m *Manager) nextDeadline(now time.Time) time.Time {
-	var next time.Time
-	earliest := func(t time.Time) {
-		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
-			next = t
-		}
-	}
-	for _, e := range m.order {
-		earliest(e.d.Deadline())
-		st := e.d.State()
-		if e.wantUp && st == Stopped && !e.gaveUp && e.backingOff {
-			earliest(e.nextStart)
-		}
-		if st == Zombie {
-			// Leftovers give no wake-up when they exit: look again soon.
-			earliest(now.Add(zombieRecheck))
-		}
-	}
-	return next
-}
-
-// zombieRecheck is how often a Zombie's leftovers are looked at.
-const zombieRecheck = 200 * time.Millisecond
-
-func (e *entry) wantFile() string { return filepath.Join(e.d.spec.PIDDir, e.d.spec.Name+".want") }
-
-// setWant records the wanted state in <name>.want ("up" or "down", then
-// the count of supervisor restarts), so that a Manager started later
-// supervises what this one was asked to, and a status shows the restarts.
-func (m *Manager) setWant(e *entry, up bool) {
-	e.wantUp = up
-	m.saveWant(e)
-}
-
-func (m *Manager) saveWant(e *entry) {
-	want := "down"
-	if e.wantUp {
-		want = "up"
-	}
-	writeFileAtomic(e.wantFile(), []byte(want+"\nrestarts "+strconv.Itoa(e.total)+"\n"))
-}
-
-// readWant reads <name>.want: wanted up, and the restarts so far.
-func readWant(path string) (up bool, restarts int) {
-	b, _, err := readSmallFile(path, 64)
-	if err != nil {
-		return false, 0
-	}
-	want, rest, _ := strings.Cut(string(b), "\n")
-	if n, ok := strings.CutPrefix(strings.TrimSpace(rest), "restarts "); ok {
-		restarts, _ = strconv.Atoi(n)
-	}
-	return want == "up", max(restarts, 0)
-}
-
-// Status returns a snapshot of every daemon, sorted by name, with the
-// supervision fields filled in.
+// Status returns a snapshot of every daemon, sorted by name.
 func (m *Manager) Status() []Status {
 	m.init()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]Status, 0, len(m.order))
-	for _, e := range m.order {
-		st := e.d.Status()
-		st.WantUp, st.Restarts, st.GaveUp = e.wantUp, e.total, e.gaveUp
-		if e.backingOff && st.State == Stopped {
-			st.NextRestart = e.nextStart
-		}
-		out = append(out, st)
+	ds := m.Daemons()
+	out := make([]Status, 0, len(ds))
+	now := time.Now()
+	for _, d := range ds {
+		enabled := d.IsEnabled()
+		m.own.mu.Lock()
+		out = append(out, d.status(enabled, now))
+		m.own.mu.Unlock()
 	}
-	slices.SortFunc(out, func(a, b Status) int { return cmpString(a.Name, b.Name) })
 	return out
+}
+
+// observe applies the restart policy to one event of d's.
+func (m *Manager) observe(d *Daemon, ev Event, now time.Time) {
+	sv := d.sv
+	if ev.To == Running && ev.From != Running {
+		sv.upSince = ev.Time
+	}
+	if d.lease < 0 || ev.From == ev.To {
+		return
+	}
+	if ev.To == Stopped && sv.unwatched && sv.wantUp {
+		// It ended while no supervisor watched: start it again, as wanted.
+		d.rec.NextRestart = time.Time{}
+		return
+	}
+	if !sv.wantUp && ev.To == Stopped {
+		d.rec.LastReason, d.rec.Since = ev.Reason, ev.Time
+		d.f.writeStatus(d.rec)
+		return
+	}
+	rec, v := decide(d.rec, ev, policyOf(d.spec), sv.upSince, now, m.opts.Jitter())
+	d.rec = rec
+	switch v {
+	case restartAt:
+		sv.why = ReasonBackoff
+		sv.upSince = time.Time{}
+	case giveUp:
+		d.supervisorNote(now, ReasonGaveUp, nil)
+	case stayDown:
+		d.setWant(false, true)
+	}
+	if ev.To == Stopped || ev.To == Zombie {
+		d.f.writeStatus(d.rec)
+	}
+}
+
+// settle starts what is wanted up and due, and stops what is wanted down
+// once its dependents are down. It runs after each round of d's.
+func (m *Manager) settle(d *Daemon, now time.Time) {
+	sv := d.sv
+	sv.unwatched = false
+	before := d.m.state
+	st := d.m.state
+	switch {
+	case sv.startQueued && st == Stopped && m.depsReady(d):
+		sv.startQueued = false
+		m.own.deliver()
+		d.request(inStart, nil, ReasonNone, now)
+	case d.lease >= 0 && sv.wantUp && st == Stopped && !d.rec.GaveUp && !now.Before(d.rec.NextRestart) && m.depsReady(d):
+		if off, _ := d.f.isDisabled(); off {
+			return
+		}
+		why := sv.why.or(ReasonRequested)
+		sv.why = ReasonNone
+		m.own.deliver() // the exit's events go out before the spawn
+		d.startData = nil
+		err := d.apply(input{kind: inStart, reason: why}, now)
+		switch {
+		case err != nil && d.spec.Restart != RestartNever:
+			rec, v := backoff(d.rec, policyOf(d.spec), time.Time{}, now, m.opts.Jitter())
+			d.rec = rec
+			if v == giveUp {
+				d.supervisorNote(now, ReasonGaveUp, nil)
+			} else {
+				sv.why = ReasonBackoff
+			}
+			d.f.writeStatus(d.rec)
+		case err == nil && why == ReasonBackoff:
+			d.rec.Restarts++
+			d.f.writeStatus(d.rec)
+		}
+	case sv.stopQueued && m.dependentsDown(d):
+		sv.stopQueued = false
+		d.apply(input{kind: inStop, reason: sv.stopWhy}, now)
+	}
+	if d.m.state != before || d.m.state == Running || d.m.state == Stopped {
+		// Its dependents may start now, or the daemons it runs after stop.
+		for _, x := range sv.dependents {
+			if x.m.state == Stopped && d.m.state == Running && (x.sv.startQueued || x.sv.wantUp && x.lease >= 0) {
+				m.own.touch(x, markDue)
+			}
+		}
+		for _, x := range sv.after {
+			if x.sv.stopQueued && d.m.state == Stopped {
+				m.own.touch(x, markDue)
+			}
+		}
+	}
+}
+
+// changed acts on what another controller changed in d's files: a lease
+// given up (take it over), a new wish in <name>.want (carry it out).
+func (m *Manager) changed(d *Daemon, kinds fileKind, now time.Time) {
+	if kinds&fileSup != 0 && d.lease < 0 {
+		m.tryLease(d, now)
+	}
+	if kinds&fileWant == 0 || d.lease < 0 {
+		return
+	}
+	sv, w := d.sv, d.wantRec
+	if w.Up == sv.wantUp && w.Gen == sv.gen {
+		return // ours, or nothing new
+	}
+	restart := w.Up && w.Gen != sv.gen
+	sv.wantUp, sv.gen = w.Up, w.Gen
+	switch {
+	case !w.Up:
+		sv.stopQueued, sv.stopWhy = true, ReasonRequestedElsewhere
+	case restart && d.m.state != Stopped:
+		d.rec = d.rec.reset()
+		sv.stopQueued = false
+		d.apply(input{kind: inRestart, reason: ReasonRequestedElsewhere}, now)
+	default:
+		d.rec = d.rec.reset()
+		sv.stopQueued, sv.why = false, ReasonRequestedElsewhere
+	}
+	d.genSeen = w.Gen
+	m.own.touch(d, markDue)
+}
+
+// depsReady reports whether every daemon d runs after is running.
+func (m *Manager) depsReady(d *Daemon) bool {
+	for _, dep := range d.sv.after {
+		if dep.m.state != Running {
+			return false
+		}
+	}
+	return true
+}
+
+// dependentsDown reports whether every daemon that runs after d and is
+// being stopped too has stopped.
+func (m *Manager) dependentsDown(d *Daemon) bool {
+	for _, x := range d.sv.dependents {
+		if (x.sv.stopQueued || !x.sv.wantUp) && x.m.state != Stopped {
+			return false
+		}
+	}
+	return true
+}
+
+// setWant records in <name>.want what d is wanted to be (a restart, when
+// bump, is a new generation) and makes it what d's supervision acts on.
+func (d *Daemon) setWant(up, quiet bool) error {
+	w := d.wantRec
+	w.Up = up
+	if d.sv != nil {
+		d.sv.wantUp, d.sv.gen = up, w.Gen
+	}
+	if w == d.wantRec && d.wantKnown {
+		return nil
+	}
+	err := d.f.writeWant(w)
+	if err == nil {
+		d.wantRec, d.wantKnown = w, true
+	}
+	if quiet {
+		return nil
+	}
+	return err
+}
+
+// supervisorNote records a supervisor's decision that changes no state
+// (gave-up) as an event of d's.
+func (d *Daemon) supervisorNote(now time.Time, r Reason, err error) {
+	d.emit(now, d.m.state, d.m.state, r, nil, err)
 }

@@ -79,9 +79,9 @@ func TestWatchdog(t *testing.T) {
 		if evs := d.Poll(time.Now()); len(evs) > 0 {
 			t.Fatalf("events while beating: %v", evs)
 		}
-		d.mu.Lock()
-		b := d.lastBeat
-		d.mu.Unlock()
+		d.lock()
+		b := d.m.lastBeat
+		d.unlock()
 		if len(beats) == 0 || !b.Equal(beats[len(beats)-1]) {
 			beats = append(beats, b)
 		}

@@ -1,3 +1,6 @@
+// pidfile.go holds the formats of the files in the pid dir and their
+// strict parsers; files.go reads and writes them.
+
 package launcher
 
 import (
@@ -5,15 +8,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // maxPID is the largest pid Linux hands out (PID_MAX_LIMIT, 2^22). A pid
@@ -68,17 +66,26 @@ func clip(b []byte) string {
 }
 
 // identity is the record in <name>.id: enough to tell the process we
-// started from any later process that happens to get the same pid.
+// started from any later process that happens to get the same pid, and what
+// a later controller needs to adopt it. It is a cache, not a proof: a
+// process counts as the daemon only if it holds the daemon's lock (or, for
+// one that closed its inherited fds, matches this record and leads its own
+// session).
 type identity struct {
 	PID        int       `json:"pid"`
 	StartTicks uint64    `json:"start_ticks"` // field 22 of /proc/<pid>/stat
 	BootID     string    `json:"boot_id"`
-	PIDNS      uint64    `json:"pid_ns"` // inode of /proc/self/ns/pid of the controller
+	PIDNS      uint64    `json:"pid_ns"`  // inode of /proc/self/ns/pid of the controller
+	LockFD     int       `json:"lock_fd"` // the fd number at which the daemon holds its lock
 	Started    time.Time `json:"started"`
+	Ready      time.Time `json:"ready,omitzero"` // when it said it was ready (Spec.Ready), if it did
 	Command    []string  `json:"command,omitempty"`
 	Func       string    `json:"func,omitempty"`
 	Token      string    `json:"token"`
 }
+
+// lockFD is the fd number at which every daemon holds its lock.
+const lockFD = 3
 
 func parseIdentity(b []byte) (identity, error) {
 	var id identity
@@ -101,192 +108,92 @@ func newToken() string {
 	return hex.EncodeToString(b[:])
 }
 
-// errShape marks a file that exists but cannot be a pid or identity file:
-// not a regular file, or too large.
-var errShape = errors.New("not a small regular file")
-
-// readSmallFile reads a regular file of at most limit bytes without
-// following a symlink in its last component and without blocking on a FIFO.
-// It also returns the file's modification time, from the same open file.
-func readSmallFile(path string, limit int64) ([]byte, time.Time, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-	if err != nil {
-		if errors.Is(err, unix.ELOOP) {
-			return nil, time.Time{}, fmt.Errorf("%w: %s", ErrSymlink, path)
-		}
-		return nil, time.Time{}, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	f := os.NewFile(uintptr(fd), path)
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, time.Time{}, fmt.Errorf("%w: %s is a %v", errShape, path, st.Mode().Type())
-	}
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	if int64(len(b)) > limit {
-		return nil, time.Time{}, fmt.Errorf("%w: %s is larger than %d bytes", errShape, path, limit)
-	}
-	return b, st.ModTime(), nil
+// want is <name>.want: what the daemon is wanted to be, written by any
+// controller that asks (and by a supervisor acting on its own), read by
+// every controller. Gen goes up by one with each restart asked for, so a
+// supervisor tells a restart request from a start of a running daemon.
+type want struct {
+	Up  bool
+	Gen uint64
 }
 
-// readPIDFile returns the pid in path and the file's modification time.
-// Junk is ErrBadPIDFile; a file that cannot be opened keeps its own error.
-func readPIDFile(path string) (int, time.Time, error) {
-	b, mtime, err := readSmallFile(path, 64)
-	if errors.Is(err, errShape) {
-		return 0, time.Time{}, fmt.Errorf("%w: %v", ErrBadPIDFile, err)
+func (w want) format() []byte {
+	s := "down"
+	if w.Up {
+		s = "up"
 	}
-	if err != nil {
-		return 0, time.Time{}, err
-	}
-	pid, err := parsePID(b)
-	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("%s: %w", path, err)
-	}
-	return pid, mtime, nil
+	return []byte(s + "\ngen " + strconv.FormatUint(w.Gen, 10) + "\n")
 }
 
-func readIdentityFile(path string) (identity, error) {
-	b, _, err := readSmallFile(path, 64<<10)
-	if errors.Is(err, errShape) {
-		return identity{}, fmt.Errorf("%w: %v", ErrBadIdentity, err)
-	}
-	if err != nil {
-		return identity{}, err
-	}
-	id, err := parseIdentity(b)
-	if err != nil {
-		return identity{}, fmt.Errorf("%s: %w", path, err)
-	}
-	return id, nil
-}
-
-// writeFileAtomic replaces path with data: a new temp file in the same
-// directory (O_EXCL|O_NOFOLLOW, so nothing planted is written through),
-// then a rename, so a reader sees the old content or the new, never part.
-// A symlink planted at path is replaced, never followed.
-//
-// There is no fsync: it cost more than the spawn itself (0.5-1 ms each, on
-// the start path). What it would guard against is a power loss, after
-// which no daemon is running anyway; a pid file left torn by one is older
-// than the boot, and findRunning treats any such file as stale.
-func writeFileAtomic(path string, data []byte) error {
-	dir, base := filepath.Split(path)
-	tmp := filepath.Join(dir, "."+base+".tmp-"+newToken()[:12])
-	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
-	if err != nil {
-		return &os.PathError{Op: "create", Path: tmp, Err: err}
-	}
-	f := os.NewFile(uintptr(fd), tmp)
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
-}
-
-// writePIDFiles writes <name>.pid and <name>.id.
-func writePIDFiles(pidPath, idPath string, id identity) error {
-	b, err := json.Marshal(id)
-	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(idPath, append(b, '\n')); err != nil {
-		return err
-	}
-	return writeFileAtomic(pidPath, []byte(strconv.Itoa(id.PID)+"\n"))
-}
-
-// removePIDFiles removes <name>.pid and <name>.id; missing files are fine.
-// The caller holds the lock.
-func removePIDFiles(pidPath, idPath string) error {
-	var errs []error
-	for _, p := range []string{pidPath, idPath} {
-		if err := unix.Unlink(p); err != nil && !errors.Is(err, unix.ENOENT) {
-			errs = append(errs, &os.PathError{Op: "remove", Path: p, Err: err})
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// openFile is how a daemon's files are opened: never through a symlink
-// in the last component (ErrSymlink), close-on-exec, and only if what is
-// there is of type typ (unix.S_IFREG, unix.S_IFIFO).
-func openFile(path string, flags int, perm uint32, typ uint32) (int, error) {
-	fd, err := unix.Open(path, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
-	if err != nil {
-		if errors.Is(err, unix.ELOOP) {
-			return -1, detail(ErrSymlink, "%s", path)
-		}
-		return -1, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil || uint32(st.Mode)&unix.S_IFMT != typ {
-		unix.Close(fd)
-		want := "a regular file"
-		if typ == unix.S_IFIFO {
-			want = "a FIFO"
-		}
-		return -1, &os.PathError{Op: "open", Path: path, Err: errors.New("not " + want)}
-	}
-	return fd, nil
-}
-
-// openLock opens (creating it if needed) the stable lock file. The fd is
-// close-on-exec; the spawn passes it on explicitly.
-func openLock(path string) (int, error) {
-	return openFile(path, unix.O_RDWR|unix.O_CREAT|unix.O_NONBLOCK, 0o644, unix.S_IFREG)
-}
-
-// tryLock takes an exclusive flock without waiting. It reports false when
-// somebody else (a daemon that inherited the lock fd, or another
-// controller) holds it.
-func tryLock(fd int) (bool, error) {
-	for {
-		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
-		switch {
-		case err == nil:
-			return true, nil
-		case errors.Is(err, unix.EWOULDBLOCK):
-			return false, nil
-		case errors.Is(err, unix.EINTR):
+// parseWant reads "up|down\ngen N\n"; unknown lines are ignored, junk is
+// down, generation 0.
+func parseWant(b []byte) want {
+	var w want
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if i == 0 {
+			w.Up = line == "up"
 			continue
-		default:
-			return false, err
+		}
+		if n, ok := strings.CutPrefix(line, "gen "); ok {
+			w.Gen, _ = strconv.ParseUint(n, 10, 64)
 		}
 	}
+	return w
 }
 
-// releaseLock drops the lock and closes fd. The explicit unlock matters:
-// a child forked meanwhile by another goroutine (os/exec, another spawn)
-// holds a reference to the same open file description until it execs, and
-// a plain close would leave the lock held through that reference.
-func releaseLock(fd int) {
-	unix.Flock(fd, unix.LOCK_UN)
-	unix.Close(fd)
+// supRecord is <name>.status: what the supervisor (the lease holder) knows
+// of the daemon, so that every controller shows the same. Only the lease
+// holder writes it.
+type supRecord struct {
+	Supervisor  int           `json:"supervisor,omitempty"` // pid of the lease holder
+	Restarts    int           `json:"restarts"`             // restarts made by supervisors in all
+	Recent      []time.Time   `json:"recent,omitempty"`     // restarts within RestartWindow
+	Delay       time.Duration `json:"delay,omitempty"`      // the backoff in force
+	GaveUp      bool          `json:"gave_up,omitempty"`
+	NextRestart time.Time     `json:"next_restart,omitzero"`
+	LastExit    *ExitStatus   `json:"last_exit,omitempty"`
+	LastReason  Reason        `json:"last_reason,omitempty"`
+	Since       time.Time     `json:"since,omitzero"`
 }
 
-// lockBusy reports whether somebody holds the lock at path, taking and
-// dropping it at once when it is free.
-func lockBusy(path string) (bool, error) {
-	fd, err := openLock(path)
-	if err != nil {
-		return false, err
+// exitRecord is <name>.exit: a Func daemon's own result, written by Main
+// just before the process exits, so that a controller that is not its
+// parent learns its status.
+type exitRecord struct {
+	PID        int    `json:"pid"`
+	StartTicks uint64 `json:"start_ticks"`
+	Code       int    `json:"code"`
+}
+
+// spawner is the line a spawning controller writes into the lock before
+// the spawn: who it is and the spawn's token.
+type spawner struct {
+	PID   int
+	Token string
+}
+
+// spawnerSize is the fixed size of the line, so that one pwrite replaces
+// the last spawner's whole.
+const spawnerSize = 64
+
+func (s spawner) format() []byte {
+	b := []byte(fmt.Sprintf("spawner %d token %s", s.PID, s.Token))
+	for len(b) < spawnerSize-1 {
+		b = append(b, ' ')
 	}
-	defer releaseLock(fd)
-	got, err := tryLock(fd)
-	return !got, err
+	return append(b[:spawnerSize-1], '\n')
+}
+
+func parseSpawner(b []byte) (spawner, error) {
+	var s spawner
+	f := strings.Fields(string(b))
+	if len(f) < 4 || f[0] != "spawner" || f[2] != "token" {
+		return s, detail(ErrBadIdentity, "lock holds %q, not a spawner line", clip(b))
+	}
+	pid, err := strconv.Atoi(f[1])
+	if err != nil || pid <= 0 {
+		return s, detail(ErrBadIdentity, "lock holds %q, not a spawner line", clip(b))
+	}
+	return spawner{PID: pid, Token: f[3]}, nil
 }

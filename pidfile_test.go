@@ -912,17 +912,17 @@ var pfGoodStats = []struct {
 	{"real cat", "12396 (cat) R 12392 12392 11279 0 -1 4194304 97 0 0 0 0 0 0 0 20 0 1 0 152229 3133440 377 " +
 		"18446744073709551615 94854151811072 94854151830953 140728225705504 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 " +
 		"94854151846960 94854151848576 94854497447936 140728225708535 140728225708555 140728225708555 " +
-		"140728225710059 0\n", procStat{state: 'R', pgrp: 12392, startTicks: 152229}},
-	{"plain", pfStat("(sleep)", "S", 4321, "98765"), procStat{state: 'S', pgrp: 4321, startTicks: 98765}},
-	{"spaces in name", pfStat("(my  daemon x)", "S", 4321, "98765"), procStat{state: 'S', pgrp: 4321, startTicks: 98765}},
-	{"parens in name", pfStat("(a) b) c)", "S", 4321, "98765"), procStat{state: 'S', pgrp: 4321, startTicks: 98765}},
-	{"fake fields in name", pfStat("(x) R 9 9 9)", "D", 4321, "98765"), procStat{state: 'D', pgrp: 4321, startTicks: 98765}},
-	{"open paren in name", pfStat("((()", "T", 4321, "98765"), procStat{state: 'T', pgrp: 4321, startTicks: 98765}},
-	{"empty name", pfStat("()", "Z", 7, "1"), procStat{state: 'Z', pgrp: 7, startTicks: 1}},
-	{"newline in name", pfStat("(a\nb)", "S", 4321, "98765"), procStat{state: 'S', pgrp: 4321, startTicks: 98765}},
-	{"max start time", pfStat("(x)", "I", 4321, "18446744073709551615"), procStat{state: 'I', pgrp: 4321, startTicks: 1<<64 - 1}},
-	{"no trailing newline", strings.TrimSuffix(pfStat("(x)", "S", 4321, "98765"), "\n"), procStat{state: 'S', pgrp: 4321, startTicks: 98765}},
-	{"just 22 fields", "1234 (x) S 1 4321 4321 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 98765", procStat{state: 'S', pgrp: 4321, startTicks: 98765}},
+		"140728225710059 0\n", procStat{state: 'R', pgrp: 12392, session: 11279, flags: 4194304, startTicks: 152229}},
+	{"plain", pfStat("(sleep)", "S", 4321, "98765"), procStat{state: 'S', pgrp: 4321, session: 4321, flags: 4194560, startTicks: 98765}},
+	{"spaces in name", pfStat("(my  daemon x)", "S", 4321, "98765"), procStat{state: 'S', pgrp: 4321, session: 4321, flags: 4194560, startTicks: 98765}},
+	{"parens in name", pfStat("(a) b) c)", "S", 4321, "98765"), procStat{state: 'S', pgrp: 4321, session: 4321, flags: 4194560, startTicks: 98765}},
+	{"fake fields in name", pfStat("(x) R 9 9 9)", "D", 4321, "98765"), procStat{state: 'D', pgrp: 4321, session: 4321, flags: 4194560, startTicks: 98765}},
+	{"open paren in name", pfStat("((()", "T", 4321, "98765"), procStat{state: 'T', pgrp: 4321, session: 4321, flags: 4194560, startTicks: 98765}},
+	{"empty name", pfStat("()", "Z", 7, "1"), procStat{state: 'Z', pgrp: 7, session: 7, flags: 4194560, startTicks: 1}},
+	{"newline in name", pfStat("(a\nb)", "S", 4321, "98765"), procStat{state: 'S', pgrp: 4321, session: 4321, flags: 4194560, startTicks: 98765}},
+	{"max start time", pfStat("(x)", "I", 4321, "18446744073709551615"), procStat{state: 'I', pgrp: 4321, session: 4321, flags: 4194560, startTicks: 1<<64 - 1}},
+	{"no trailing newline", strings.TrimSuffix(pfStat("(x)", "S", 4321, "98765"), "\n"), procStat{state: 'S', pgrp: 4321, session: 4321, flags: 4194560, startTicks: 98765}},
+	{"just 22 fields", "1234 (x) S 1 4321 4321 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 98765", procStat{state: 'S', pgrp: 4321, session: 4321, startTicks: 98765}},
 }
 
 var pfBadStats = []struct{ name, in string }{
@@ -1063,4 +1063,12 @@ func TestParseProcStatUsage(t *testing.T) {
 	if err != nil || got.cpuTicks != 4 || got.rssPages != 377 {
 		t.Fatalf("parseProcStat: got cpu %d rss %d, %v; want 4 (utime 3 + stime 1), 377", got.cpuTicks, got.rssPages, err)
 	}
+}
+
+// lockBusy reports whether somebody holds the lock at path, through the
+// look every controller takes.
+func lockBusy(path string) (bool, error) {
+	f := files{lock: path}
+	st, _, err := f.probeLock(false)
+	return st == lockHeld, err
 }

@@ -1,62 +1,18 @@
+// proc_linux.go reads /proc: a process's stat, the boot, the pid
+// namespace, and who holds a daemon's lock.
+
 package launcher
 
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
-
-// procStat is what launcher needs of /proc/<pid>/stat.
-type procStat struct {
-	state      byte   // R, S, D, Z, X, ...
-	pgrp       int    // process group
-	startTicks uint64 // start time after boot, in clock ticks
-	cpuTicks   uint64 // user + system time, in clock ticks
-	rssPages   int64  // resident set size, in pages
-}
-
-// clockTicks is USER_HZ, which the Linux ABI fixes at 100 on every
-// architecture Go supports.
-const clockTicks = 100
-
-// parseProcStat parses the content of /proc/<pid>/stat. The command name
-// (field 2) may hold spaces and parentheses, so fields are counted from the
-// last ')'.
-func parseProcStat(b []byte) (procStat, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return procStat{}, errors.New("malformed /proc stat")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state), f[2] field 5 (pgrp), f[11] and f[12]
-	// fields 14 and 15 (utime, stime), f[19] field 22 (starttime), f[21]
-	// field 24 (rss).
-	if len(f) < 20 || len(f[0]) != 1 {
-		return procStat{}, errors.New("malformed /proc stat")
-	}
-	pgrp, err1 := strconv.Atoi(f[2])
-	start, err2 := strconv.ParseUint(f[19], 10, 64)
-	if err1 != nil || err2 != nil {
-		return procStat{}, errors.New("malformed /proc stat")
-	}
-	st := procStat{state: f[0][0], pgrp: pgrp, startTicks: start}
-	utime, err1 := strconv.ParseUint(f[11], 10, 64)
-	stime, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err1 == nil && err2 == nil {
-		st.cpuTicks = utime + stime
-	}
-	if len(f) > 21 {
-		st.rssPages, _ = strconv.ParseInt(f[21], 10, 64)
-	}
-	return st, nil
-}
 
 // readProcStat reads /proc/<pid>/stat; os.ErrNotExist when there is no
 // such process.
@@ -119,40 +75,42 @@ var bootTime = sync.OnceValue(func() time.Time {
 	return time.Time{}
 })
 
-// startWallTime converts a start time in ticks after boot to wall time.
-func startWallTime(ticks uint64) time.Time {
-	return bootTime().Add(time.Duration(ticks) * (time.Second / clockTicks))
+// holdsLock reports whether process pid has, at fd n, the file with device
+// dev and inode ino open: the proof that it is the daemon whose lock that
+// is (nobody can make another process open our file). Reading another
+// user's /proc/<pid>/fd needs the right to ptrace it; without it the answer
+// is false.
+func holdsLock(pid, n int, dev, ino uint64) bool {
+	if pid <= 1 || n < 0 {
+		return false
+	}
+	var st unix.Stat_t
+	if unix.Stat("/proc/"+strconv.Itoa(pid)+"/fd/"+strconv.Itoa(n), &st) != nil {
+		return false
+	}
+	return st.Dev == dev && st.Ino == ino
 }
 
-// groupAlive reports whether any live (not yet exited) process is in the
-// process group pgid. kill(-pgid, 0) alone also counts exited processes
-// that nobody has reaped yet, so when it finds the group, /proc decides.
-func groupAlive(pgid int) bool {
-	if pgid <= 1 {
-		return false
-	}
-	err := unix.Kill(-pgid, 0)
-	if errors.Is(err, unix.ESRCH) {
-		return false
-	}
+// lockHolders scans every process for one holding the lock (dev, ino) at
+// fd n. It is the recovery path only (a controller died between the spawn
+// and the records), never a steady one: it reads one entry per process.
+func lockHolders(n int, dev, ino uint64) []int {
 	d, err := os.Open("/proc")
 	if err != nil {
-		return true // cannot tell: assume alive, never report gone wrongly
+		return nil
 	}
 	defer d.Close()
 	names, _ := d.Readdirnames(-1)
-	for _, n := range names {
-		pid, err := strconv.Atoi(n)
-		if err != nil {
+	var pids []int
+	self := os.Getpid()
+	for _, name := range names {
+		pid, err := strconv.Atoi(name)
+		if err != nil || pid <= 1 || pid == self {
 			continue
 		}
-		st, err := readProcStat(pid)
-		if err == nil && st.pgrp == pgid && st.state != 'Z' && st.state != 'X' {
-			return true
+		if holdsLock(pid, n, dev, ino) {
+			pids = append(pids, pid)
 		}
 	}
-	return false
+	return pids
 }
-
-// describeProc is for error messages.
-func describeProc(pid int) string { return fmt.Sprintf("pid %d", pid) }

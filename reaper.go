@@ -1,3 +1,6 @@
+// reaper.go is the handle on a daemon's main process and the guards on
+// signalling a process group; reaper_linux.go waits and signals.
+
 package launcher
 
 import (
@@ -20,14 +23,6 @@ type process struct {
 	// pollfd is kept here so checking an adopted process allocates nothing.
 	pollfd [1]unix.PollFd
 	done   bool // exited and (if own) reaped: never signal it again
-}
-
-// statusFromWait converts a wait status into an ExitStatus.
-func statusFromWait(ws syscall.WaitStatus) *ExitStatus {
-	if ws.Signaled() {
-		return &ExitStatus{Code: -1, Signal: ws.Signal(), CoreDumped: ws.CoreDump()}
-	}
-	return &ExitStatus{Code: ws.ExitStatus()}
 }
 
 // groupIsOurs reports whether process group pgid can still be the group

@@ -133,39 +133,36 @@ var pidfdOK = sync.OnceValue(func() bool {
 })
 
 // openProcess takes a handle on a process that we did not spawn (or spawned
-// in an earlier life): a pidfd first, then the check that it is the process
-// the files describe, so that whatever is signalled through the handle
-// later is that process. verify gets /proc/<pid>/stat. It returns
-// os.ErrNotExist when no matching process exists; a matching one may have
-// exited already (alive reports false), and check then reaps it if it is
-// ours.
-func openProcess(pid int, verify func(procStat) bool) (*process, error) {
+// in an earlier life): a pidfd first, then its /proc stat, so that what the
+// caller proves of the stat is true of the process behind the handle (a
+// pid reused after the pidfd was opened would not match its start time).
+// It returns os.ErrNotExist when there is no such process (pid <= 1 never
+// is one). A process that has exited but is not yet reaped (Z) is returned:
+// alive reports false, and check reaps it if it is our child.
+func openProcess(pid int) (*process, procStat, error) {
 	if pid <= 1 {
-		return nil, os.ErrNotExist
+		return nil, procStat{}, os.ErrNotExist
 	}
 	p := &process{pid: pid, pidfd: -1}
 	if pidfdOK() {
 		fd, err := unix.PidfdOpen(pid, 0)
 		if err != nil {
 			if errors.Is(err, unix.ESRCH) {
-				return nil, os.ErrNotExist
+				return nil, procStat{}, os.ErrNotExist
 			}
-			return nil, err
+			return nil, procStat{}, err
 		}
 		p.pidfd = fd
 	}
-	// An exited process that nobody has reaped yet (Z) still shows its
-	// start time, so it can be verified and then reaped, if it is our
-	// child, with its real exit status.
 	st, err := readProcStat(pid)
-	if err != nil || st.state == 'X' || !verify(st) {
+	if err != nil || st.state == 'X' {
 		p.close()
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, err
+			return nil, st, err
 		}
-		return nil, os.ErrNotExist
+		return nil, st, os.ErrNotExist
 	}
 	p.start = st.startTicks
 	p.group = st.pgrp == pid
-	return p, nil
+	return p, st, nil
 }

@@ -22,6 +22,7 @@ const (
 	envStopSig  = "LAUNCHER_STOPSIG" // the signal that cancels the function's context
 	envUmask    = "LAUNCHER_UMASK"   // octal umask to set, if any
 	envShim     = "LAUNCHER_SHIM"    // JSON shimRequest: reset signals, then exec
+	envExit     = "LAUNCHER_EXIT"    // where a Func daemon records its own exit (<name>.exit)
 	stdinBudget = 64 << 20           // the most data a Func daemon reads from stdin
 )
 
@@ -77,10 +78,19 @@ func Main() {
 	}
 	stopSig, _ := strconv.Atoi(os.Getenv(envStopSig))
 	umask, _ := strconv.ParseUint(os.Getenv(envUmask), 8, 32)
-	for _, k := range []string{envFunc, envToken, envStopSig, envUmask} {
+	exitPath := os.Getenv(envExit)
+	for _, k := range []string{envFunc, envToken, envStopSig, envUmask, envExit} {
 		os.Unsetenv(k)
 	}
-	os.Exit(runFunc(name, syscall.Signal(stopSig), os.FileMode(umask)))
+	code := runFunc(name, syscall.Signal(stopSig), os.FileMode(umask))
+	if exitPath != "" {
+		// Its controller may not be its parent (it died, and another one
+		// adopted the daemon): the record tells that one how it ended.
+		if st, err := readProcStat(os.Getpid()); err == nil {
+			writeExitRecord(exitPath, exitRecord{PID: os.Getpid(), StartTicks: st.startTicks, Code: code})
+		}
+	}
+	os.Exit(code)
 }
 
 func runFunc(name string, stopSig syscall.Signal, umask os.FileMode) int {

@@ -30,15 +30,18 @@ const logCheckEvery = time.Second
 // waits. The copy is bounded by the log's size (LogMaxBytes and what
 // came since the last check).
 func (d *Daemon) rotateLog(now time.Time) {
+	if d.spec.LogMaxBytes <= 0 || d.m.state == Stopped {
+		return
+	}
 	if d.spec.LogMaxBytes <= 0 || now.Before(d.nextLogCheck) {
 		return
 	}
 	d.nextLogCheck = now.Add(logCheckEvery)
 	var st unix.Stat_t
-	if unix.Stat(d.files.log, &st) != nil || st.Size < d.spec.LogMaxBytes || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if unix.Stat(d.f.log, &st) != nil || st.Size < d.spec.LogMaxBytes || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return
 	}
-	fd, err := unix.Open(d.files.log, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	fd, err := unix.Open(d.f.log, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return
 	}
@@ -61,7 +64,7 @@ func (d *Daemon) rotateLog(now time.Time) {
 	keep := d.spec.LogBackups
 	if keep > 0 {
 		d.shiftBackups(keep)
-		if err := copyToNew(fd, d.files.log+".1", 0, cut); err != nil {
+		if err := copyToNew(fd, d.f.log+".1", 0, cut); err != nil {
 			return
 		}
 	}
@@ -71,7 +74,7 @@ func (d *Daemon) rotateLog(now time.Time) {
 	}
 	// No collapse here: copy the rest too, then truncate.
 	if keep > 0 {
-		if unix.Fstat(fd, &st) != nil || appendRange(fd, d.files.log+".1", cut, st.Size) != nil {
+		if unix.Fstat(fd, &st) != nil || appendRange(fd, d.f.log+".1", cut, st.Size) != nil {
 			return
 		}
 	}
@@ -81,9 +84,9 @@ func (d *Daemon) rotateLog(now time.Time) {
 // shiftBackups renames <log>.i to <log>.i+1 for i = keep-1 ... 1, dropping
 // <log>.keep.
 func (d *Daemon) shiftBackups(keep int) {
-	os.Remove(d.files.log + "." + strconv.Itoa(keep))
+	os.Remove(d.f.log + "." + strconv.Itoa(keep))
 	for i := keep - 1; i >= 1; i-- {
-		os.Rename(d.files.log+"."+strconv.Itoa(i), d.files.log+"."+strconv.Itoa(i+1))
+		os.Rename(d.f.log+"."+strconv.Itoa(i), d.f.log+"."+strconv.Itoa(i+1))
 	}
 }
 

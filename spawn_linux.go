@@ -12,21 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// spawnRequest is everything one spawn needs, resolved by the Daemon.
-type spawnRequest struct {
-	path  string   // absolute path of the program
-	argv  []string // argv[0] included
-	env   []string
-	dir   string
-	umask os.FileMode // 0: inherit
-	cred  *syscall.Credential
-	stdin int // fds the child gets as 0, 1 and 2, and 3 (the lock)
-	log   int
-	lock  int
-	// notify, when >= 0, is given to the child as fd notifyNum (ReadyFD).
-	notify, notifyNum int
-}
-
 // spawn forks and execs one detached daemon: its own session (so its own
 // process group, pgid == pid), only fds 0-3 open, through the re-exec shim
 // when signal dispositions, stray fds or the umask must be dealt with
@@ -189,17 +174,6 @@ func openStdinTemp(data []byte) (int, error) {
 	fd, err := unix.Dup(int(f.Fd()))
 	if err == nil {
 		unix.CloseOnExec(fd)
-	}
-	return fd, err
-}
-
-// openLog opens the log for appending, never through a symlink, and only
-// if it is a regular file. The daemon gets the fd blocking, as programs
-// expect of stdout.
-func openLog(path string) (int, error) {
-	fd, err := openFile(path, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_NONBLOCK, 0o644, unix.S_IFREG)
-	if err == nil {
-		unix.SetNonblock(fd, false)
 	}
 	return fd, err
 }

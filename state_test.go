@@ -1,43 +1,69 @@
+// state_test.go checks the state machine alone: every state × every
+// input against a table written by hand, the deadlines on a fake clock,
+// invariants over random sequences, and the names.
+
 package launcher
 
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+)
 
-	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
+// t0 is the fake clock's start.
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// Settings of the machines under test.
+const (
+	tStartSecs   = time.Second
+	tStopTimeout = 10 * time.Second
+	tWatchdog    = 3 * time.Second
 )
 
 // Exit statuses fed with inExited.
 var (
-	exitUnknown *ExitStatus // an adopted process: its status cannot be known
-	exitCode0   = &ExitStatus{Code: 0}
-	exitCode1   = &ExitStatus{Code: 1}
-	exitKilled  = &ExitStatus{Code: -1, Signal: syscall.SIGKILL}
-	exitCore    = &ExitStatus{Code: -1, Signal: syscall.SIGSEGV, CoreDumped: true}
+	exitCode0  = &ExitStatus{Code: 0}
+	exitCode1  = &ExitStatus{Code: 1}
+	exitKilled = &ExitStatus{Code: -1, Signal: syscall.SIGKILL}
+	exitCore   = &ExitStatus{Code: -1, Signal: syscall.SIGSEGV, CoreDumped: true}
 )
 
-// exitVariants names the exit statuses every state is tested with.
-var exitVariants = []struct {
-	name string
-	exit *ExitStatus
-}{
-	{"unknown", exitUnknown},
-	{"code-0", exitCode0},
-	{"code-1", exitCode1},
-	{"killed", exitKilled},
-	{"core-dumped", exitCore},
+// at returns a machine in state s as the driver leaves it there: the
+// deadlines a path to s sets, from t0.
+func at(s State) machine {
+	m := machine{state: s, reason: ReasonRequested, since: t0, startSecs: tStartSecs, stopTimeout: tStopTimeout}
+	switch s {
+	case Starting:
+		m.confirmAt = t0.Add(tStartSecs)
+	case Running:
+		m.lastBeat = t0
+	case Stopping:
+		m.stopAt, m.stopWhy = t0.Add(tStopTimeout), ReasonRequested
+	case Zombie:
+		m.exitReason = ReasonCrashed
+	}
+	return m
 }
 
-// stepCase is one row of the transition table: from × input → want.
+// expect is what one step must give.
+type expect struct {
+	state  State
+	reason Reason // of the event; ReasonNone: no event
+	note   bool   // the event is a note (From == To)
+	acts   action
+	err    error
+	queued bool
+}
+
 type stepCase struct {
 	from    State
 	in      input
-	variant string // distinguishes rows of one cell: "code-1", "escalated/killed"
-	want    transition
+	variant string
+	want    expect
 }
 
 func (c stepCase) name() string {
@@ -48,340 +74,390 @@ func (c stepCase) name() string {
 	return n
 }
 
-// stepTable is the whole state machine written out by hand: every state ×
-// every input, with the variants of inExited and inGone. It is the
-// specification step is checked against; do not generate it from step.
+// stepTable is the machine written out by hand for the inputs that carry
+// no time: every state × request, spawn outcome, readiness, exit, gone and
+// adoption. It is the specification step is checked against; do not
+// generate it from step. Deadlines (inTick) are TestStepDeadlines'.
 func stepTable() []stepCase {
 	start := input{kind: inStart}
-	confirm := input{kind: inConfirm}
+	restart := input{kind: inRestart}
 	stop := input{kind: inStop}
 	force := input{kind: inForceStop}
-	timeout := input{kind: inStopTimeout}
-	adoptRunning := input{kind: inAdoptRunning}
-	adoptZombie := input{kind: inAdoptZombie}
-	exited := func(e *ExitStatus) input { return input{kind: inExited, exit: e} }
-	exitedEsc := func(e *ExitStatus) input { return input{kind: inExited, exit: e, escalated: true} }
-	gone := func(r Reason) input { return input{kind: inGone, reason: r} }
-	goneEsc := func(r Reason) input { return input{kind: inGone, reason: r, escalated: true} }
-
-	return []stepCase{
-		// Stopped: only a start or an adoption moves it.
-		{from: Stopped, in: start, want: transition{to: Starting, reason: ReasonRequested, acts: actSpawn, event: true}},
-		{from: Stopped, in: confirm, want: transition{to: Stopped}},
-		{from: Stopped, in: stop, want: transition{to: Stopped}},
-		{from: Stopped, in: force, want: transition{to: Stopped}},
-		{from: Stopped, in: timeout, want: transition{to: Stopped}},
-		{from: Stopped, in: exited(exitUnknown), variant: "unknown", want: transition{to: Stopped}},
-		{from: Stopped, in: exited(exitCode0), variant: "code-0", want: transition{to: Stopped}},
-		{from: Stopped, in: exited(exitCode1), variant: "code-1", want: transition{to: Stopped}},
-		{from: Stopped, in: exited(exitKilled), variant: "killed", want: transition{to: Stopped}},
-		{from: Stopped, in: exited(exitCore), variant: "core-dumped", want: transition{to: Stopped}},
-		{from: Stopped, in: gone(ReasonCrashed), want: transition{to: Stopped}},
-		{from: Stopped, in: adoptRunning, want: transition{to: Running, reason: ReasonAdopted, event: true}},
-		{from: Stopped, in: adoptZombie, want: transition{to: Zombie, reason: ReasonAdopted, event: true}},
-
-		// Starting: any exit is a failed start.
-		{from: Starting, in: start, want: transition{to: Starting}},
-		{from: Starting, in: confirm, want: transition{to: Running, reason: ReasonReady, event: true}},
-		{from: Starting, in: stop, want: transition{to: Stopping, reason: ReasonRequested, acts: actSignalStop, event: true}},
-		{from: Starting, in: force, want: transition{to: Stopping, reason: ReasonRequested, acts: actKill, event: true}},
-		{from: Starting, in: timeout, want: transition{to: Starting}},
-		{from: Starting, in: exited(exitUnknown), variant: "unknown", want: transition{to: Zombie, reason: ReasonStartFailed, event: true}},
-		{from: Starting, in: exited(exitCode0), variant: "code-0", want: transition{to: Zombie, reason: ReasonStartFailed, event: true}},
-		{from: Starting, in: exited(exitCode1), variant: "code-1", want: transition{to: Zombie, reason: ReasonStartFailed, event: true}},
-		{from: Starting, in: exited(exitKilled), variant: "killed", want: transition{to: Zombie, reason: ReasonStartFailed, event: true}},
-		{from: Starting, in: exited(exitCore), variant: "core-dumped", want: transition{to: Zombie, reason: ReasonStartFailed, event: true}},
-		{from: Starting, in: gone(ReasonCrashed), want: transition{to: Starting}},
-		{from: Starting, in: adoptRunning, want: transition{to: Starting}},
-		{from: Starting, in: adoptZombie, want: transition{to: Starting}},
-
-		// Running: a clean or unknown exit is "exited", anything else "crashed".
-		{from: Running, in: start, want: transition{to: Running}},
-		{from: Running, in: confirm, want: transition{to: Running}},
-		{from: Running, in: stop, want: transition{to: Stopping, reason: ReasonRequested, acts: actSignalStop, event: true}},
-		{from: Running, in: force, want: transition{to: Stopping, reason: ReasonRequested, acts: actKill, event: true}},
-		{from: Running, in: timeout, want: transition{to: Running}},
-		{from: Running, in: exited(exitUnknown), variant: "unknown", want: transition{to: Zombie, reason: ReasonExited, event: true}},
-		{from: Running, in: exited(exitCode0), variant: "code-0", want: transition{to: Zombie, reason: ReasonExited, event: true}},
-		{from: Running, in: exited(exitCode1), variant: "code-1", want: transition{to: Zombie, reason: ReasonCrashed, event: true}},
-		{from: Running, in: exited(exitKilled), variant: "killed", want: transition{to: Zombie, reason: ReasonCrashed, event: true}},
-		{from: Running, in: exited(exitCore), variant: "core-dumped", want: transition{to: Zombie, reason: ReasonCrashed, event: true}},
-		{from: Running, in: gone(ReasonCrashed), want: transition{to: Running}},
-		{from: Running, in: adoptRunning, want: transition{to: Running}},
-		{from: Running, in: adoptZombie, want: transition{to: Running}},
-
-		// Stopping: requests are absorbed (a start is queued by the driver);
-		// the exit is "requested", or "stop-timeout" once SIGKILL was sent.
-		{from: Stopping, in: start, want: transition{to: Stopping}},
-		{from: Stopping, in: confirm, want: transition{to: Stopping}},
-		{from: Stopping, in: stop, want: transition{to: Stopping}},
-		{from: Stopping, in: force, want: transition{to: Stopping, acts: actKill}},
-		{from: Stopping, in: timeout, want: transition{to: Stopping, acts: actKill}},
-		{from: Stopping, in: exited(exitUnknown), variant: "unknown", want: transition{to: Zombie, reason: ReasonRequested, event: true}},
-		{from: Stopping, in: exited(exitCode0), variant: "code-0", want: transition{to: Zombie, reason: ReasonRequested, event: true}},
-		{from: Stopping, in: exited(exitCode1), variant: "code-1", want: transition{to: Zombie, reason: ReasonRequested, event: true}},
-		{from: Stopping, in: exited(exitKilled), variant: "killed", want: transition{to: Zombie, reason: ReasonRequested, event: true}},
-		{from: Stopping, in: exited(exitCore), variant: "core-dumped", want: transition{to: Zombie, reason: ReasonRequested, event: true}},
-		{from: Stopping, in: exitedEsc(exitUnknown), variant: "escalated/unknown", want: transition{to: Zombie, reason: ReasonStopTimeout, event: true}},
-		{from: Stopping, in: exitedEsc(exitCode0), variant: "escalated/code-0", want: transition{to: Zombie, reason: ReasonStopTimeout, event: true}},
-		{from: Stopping, in: exitedEsc(exitKilled), variant: "escalated/killed", want: transition{to: Zombie, reason: ReasonStopTimeout, event: true}},
-		// In Stopping, in.reason is ignored: the stop decides the reason.
-		{from: Stopping, in: gone(ReasonCrashed), want: transition{to: Stopped, reason: ReasonRequested, acts: actRemoveFiles, event: true}},
-		{from: Stopping, in: goneEsc(ReasonCrashed), variant: "escalated", want: transition{to: Stopped, reason: ReasonStopTimeout, acts: actRemoveFiles, event: true}},
-		{from: Stopping, in: adoptRunning, want: transition{to: Stopping}},
-		{from: Stopping, in: adoptZombie, want: transition{to: Stopping}},
-
-		// Zombie: Start is refused; stops signal the leftovers; gone passes
-		// the reason of the exit through.
-		{from: Zombie, in: start, want: transition{to: Zombie, err: ErrZombie}},
-		{from: Zombie, in: confirm, want: transition{to: Zombie}},
-		{from: Zombie, in: stop, want: transition{to: Stopping, reason: ReasonRequested, acts: actSignalStop, event: true}},
-		{from: Zombie, in: force, want: transition{to: Stopping, reason: ReasonRequested, acts: actKill, event: true}},
-		{from: Zombie, in: timeout, want: transition{to: Zombie, acts: actKill}},
-		{from: Zombie, in: exited(exitUnknown), variant: "unknown", want: transition{to: Zombie}},
-		{from: Zombie, in: exited(exitCode0), variant: "code-0", want: transition{to: Zombie}},
-		{from: Zombie, in: exited(exitCode1), variant: "code-1", want: transition{to: Zombie}},
-		{from: Zombie, in: exited(exitKilled), variant: "killed", want: transition{to: Zombie}},
-		{from: Zombie, in: exited(exitCore), variant: "core-dumped", want: transition{to: Zombie}},
-		{from: Zombie, in: gone(ReasonExited), variant: "exited", want: transition{to: Stopped, reason: ReasonExited, acts: actRemoveFiles, event: true}},
-		{from: Zombie, in: gone(ReasonCrashed), variant: "crashed", want: transition{to: Stopped, reason: ReasonCrashed, acts: actRemoveFiles, event: true}},
-		{from: Zombie, in: gone(ReasonStartFailed), variant: "start-failed", want: transition{to: Stopped, reason: ReasonStartFailed, acts: actRemoveFiles, event: true}},
-		{from: Zombie, in: gone(ReasonRequested), variant: "requested", want: transition{to: Stopped, reason: ReasonRequested, acts: actRemoveFiles, event: true}},
-		{from: Zombie, in: gone(ReasonStopTimeout), variant: "stop-timeout", want: transition{to: Stopped, reason: ReasonStopTimeout, acts: actRemoveFiles, event: true}},
-		{from: Zombie, in: gone(ReasonAdopted), variant: "adopted", want: transition{to: Stopped, reason: ReasonAdopted, acts: actRemoveFiles, event: true}},
-		// In Zombie, escalated is ignored: the exit's reason stands.
-		{from: Zombie, in: goneEsc(ReasonRequested), variant: "escalated/requested", want: transition{to: Stopped, reason: ReasonRequested, acts: actRemoveFiles, event: true}},
-		{from: Zombie, in: adoptRunning, want: transition{to: Zombie}},
-		{from: Zombie, in: adoptZombie, want: transition{to: Zombie}},
+	spawned := input{kind: inSpawned}
+	failed := input{kind: inSpawnFailed, err: errors.New("no such file")}
+	ready := input{kind: inReady}
+	beat := input{kind: inBeat}
+	quit := input{kind: inQuitting}
+	gone := input{kind: inGone}
+	exited := func(e *ExitStatus) input { return input{kind: inExited, exit: e, known: true} }
+	unknown := input{kind: inExited}
+	asked := input{kind: inExited, exit: exitCode0, known: true, asked: true}
+	adopt := func(to State) input { return input{kind: inAdopt, to: to, at: t0} }
+	type row = stepCase
+	var rows []row
+	add := func(from State, in input, variant string, w expect) {
+		rows = append(rows, row{from, in, variant, w})
 	}
+	// Stopped: a start spawns (the state moves when the spawn is done);
+	// only an adoption or a spawn moves it.
+	add(Stopped, start, "", expect{state: Stopped, acts: actSpawn, queued: true})
+	add(Stopped, restart, "", expect{state: Stopped, acts: actSpawn, queued: true})
+	add(Stopped, stop, "", expect{state: Stopped})
+	add(Stopped, force, "", expect{state: Stopped})
+	add(Stopped, spawned, "not-asked", expect{state: Stopped})
+	add(Stopped, failed, "not-asked", expect{state: Stopped})
+	add(Stopped, ready, "", expect{state: Stopped})
+	add(Stopped, beat, "", expect{state: Stopped})
+	add(Stopped, quit, "", expect{state: Stopped})
+	add(Stopped, exited(exitCode1), "", expect{state: Stopped})
+	add(Stopped, gone, "", expect{state: Stopped})
+	add(Stopped, adopt(Starting), "starting", expect{state: Starting, reason: ReasonAdopted})
+	add(Stopped, adopt(Running), "running", expect{state: Running, reason: ReasonAdopted})
+	add(Stopped, adopt(Zombie), "zombie", expect{state: Zombie, reason: ReasonAdopted})
+
+	// Starting: any exit is a failed start.
+	add(Starting, start, "", expect{state: Starting})
+	add(Starting, restart, "", expect{state: Stopping, reason: ReasonRequested, acts: actSignalStop, queued: true})
+	add(Starting, stop, "", expect{state: Stopping, reason: ReasonRequested, acts: actSignalStop})
+	add(Starting, force, "", expect{state: Stopping, reason: ReasonRequested, acts: actKill})
+	add(Starting, spawned, "", expect{state: Starting})
+	add(Starting, failed, "", expect{state: Starting})
+	add(Starting, ready, "", expect{state: Running, reason: ReasonReady})
+	add(Starting, beat, "", expect{state: Starting})
+	add(Starting, quit, "", expect{state: Starting})
+	add(Starting, exited(exitCode0), "code-0", expect{state: Zombie, reason: ReasonStartFailed, acts: actCheckGone})
+	add(Starting, exited(exitKilled), "killed", expect{state: Zombie, reason: ReasonStartFailed, acts: actCheckGone})
+	add(Starting, unknown, "unknown", expect{state: Zombie, reason: ReasonStartFailed, acts: actCheckGone})
+	add(Starting, asked, "asked-elsewhere", expect{state: Zombie, reason: ReasonRequestedElsewhere, acts: actCheckGone})
+	add(Starting, gone, "", expect{state: Starting})
+	add(Starting, adopt(Running), "", expect{state: Starting})
+
+	// Running: a clean exit is exited, an unknown one unknown-exit (never
+	// exited or crashed), anything else crashed.
+	add(Running, start, "", expect{state: Running})
+	add(Running, restart, "", expect{state: Stopping, reason: ReasonRequested, acts: actSignalStop, queued: true})
+	add(Running, stop, "", expect{state: Stopping, reason: ReasonRequested, acts: actSignalStop})
+	add(Running, force, "", expect{state: Stopping, reason: ReasonRequested, acts: actKill})
+	add(Running, spawned, "", expect{state: Running})
+	add(Running, failed, "", expect{state: Running})
+	add(Running, ready, "", expect{state: Running})
+	add(Running, beat, "", expect{state: Running})
+	add(Running, quit, "", expect{state: Running})
+	add(Running, exited(exitCode0), "code-0", expect{state: Zombie, reason: ReasonExited, acts: actCheckGone})
+	add(Running, exited(exitCode1), "code-1", expect{state: Zombie, reason: ReasonCrashed, acts: actCheckGone})
+	add(Running, exited(exitKilled), "killed", expect{state: Zombie, reason: ReasonCrashed, acts: actCheckGone})
+	add(Running, exited(exitCore), "core-dumped", expect{state: Zombie, reason: ReasonCrashed, acts: actCheckGone})
+	add(Running, unknown, "unknown", expect{state: Zombie, reason: ReasonUnknownExit, acts: actCheckGone})
+	add(Running, asked, "asked-elsewhere", expect{state: Zombie, reason: ReasonRequestedElsewhere, acts: actCheckGone})
+	add(Running, gone, "", expect{state: Running})
+	add(Running, adopt(Running), "", expect{state: Running})
+
+	// Stopping: a start waits for the exit; the exit carries the stop's
+	// reason.
+	add(Stopping, start, "", expect{state: Stopping, queued: true})
+	add(Stopping, restart, "", expect{state: Stopping, queued: true})
+	add(Stopping, stop, "", expect{state: Stopping})
+	add(Stopping, force, "", expect{state: Stopping, acts: actKill})
+	add(Stopping, spawned, "", expect{state: Stopping})
+	add(Stopping, failed, "", expect{state: Stopping})
+	add(Stopping, beat, "", expect{state: Stopping})
+	add(Stopping, quit, "", expect{state: Stopping})
+	add(Stopping, ready, "", expect{state: Stopping})
+	add(Stopping, exited(exitCode0), "code-0", expect{state: Zombie, reason: ReasonRequested, acts: actCheckGone})
+	add(Stopping, exited(exitKilled), "killed", expect{state: Zombie, reason: ReasonRequested, acts: actCheckGone})
+	add(Stopping, unknown, "unknown", expect{state: Zombie, reason: ReasonRequested, acts: actCheckGone})
+	add(Stopping, gone, "", expect{state: Stopped, reason: ReasonRequested, acts: actRemoveFiles})
+	add(Stopping, adopt(Running), "", expect{state: Stopping})
+
+	// Zombie: leftovers hold the lock; a start is refused, a stop signals
+	// them, gone ends it, a new instance of another controller is adopted.
+	add(Zombie, start, "", expect{state: Zombie, err: ErrZombie})
+	add(Zombie, restart, "", expect{state: Stopping, reason: ReasonRequested, acts: actSignalStop, queued: true})
+	add(Zombie, stop, "", expect{state: Stopping, reason: ReasonRequested, acts: actSignalStop})
+	add(Zombie, force, "", expect{state: Stopping, reason: ReasonRequested, acts: actKill})
+	add(Zombie, spawned, "", expect{state: Zombie})
+	add(Zombie, failed, "", expect{state: Zombie})
+	add(Zombie, beat, "", expect{state: Zombie})
+	add(Zombie, quit, "", expect{state: Zombie})
+	add(Zombie, ready, "", expect{state: Zombie})
+	add(Zombie, exited(exitCode1), "", expect{state: Zombie})
+	add(Zombie, gone, "", expect{state: Stopped, reason: ReasonCrashed, acts: actRemoveFiles})
+	add(Zombie, adopt(Running), "new-instance", expect{state: Running, reason: ReasonAdopted})
+	add(Zombie, adopt(Starting), "new-instance-starting", expect{state: Starting, reason: ReasonAdopted})
+	add(Zombie, adopt(Zombie), "", expect{state: Zombie})
+	return rows
 }
 
 func TestStepTable(t *testing.T) {
 	t.Parallel()
-	table := stepTable()
-
-	// Every cell has a row, so a new state or input fails here until the
-	// table says what it does; and inExited is covered with every exit
-	// status in every state.
-	type cell struct {
-		s State
-		k inputKind
-	}
-	rows := map[cell]int{}
-	names := map[string]bool{}
-	exits := map[State]map[*ExitStatus]bool{}
-	for _, c := range table {
-		if c.from >= numStates || c.in.kind >= numInputs {
-			t.Fatalf("row for state %d input %d: out of range", c.from, c.in.kind)
-		}
-		if names[c.name()] {
-			t.Errorf("two rows named %s", c.name())
-		}
-		names[c.name()] = true
-		rows[cell{c.from, c.in.kind}]++
-		if c.in.kind == inExited && !c.in.escalated {
-			if exits[c.from] == nil {
-				exits[c.from] = map[*ExitStatus]bool{}
-			}
-			exits[c.from][c.in.exit] = true
-		}
-	}
-	for s := range numStates {
-		for k := range numInputs {
-			if rows[cell{s, k}] == 0 {
-				t.Errorf("no table row for %v/%v", s, k)
-			}
-		}
-		for _, v := range exitVariants {
-			if !exits[s][v.exit] {
-				t.Errorf("no table row for %v/exited/%s", s, v.name)
-			}
-		}
-	}
-
-	opts := []cmp.Option{cmp.AllowUnexported(transition{}), cmpopts.EquateErrors()}
-	for _, c := range table {
+	for _, c := range stepTable() {
 		t.Run(c.name(), func(t *testing.T) {
-			t.Parallel()
-			got := step(c.from, c.in)
-			if diff := cmp.Diff(c.want, got, opts...); diff != "" {
-				t.Errorf("step(%v, %s):\ngot  %s\nwant %s\ndiff (-want +got):\n%s",
-					c.from, fmtInput(c.in), fmtTransition(got), fmtTransition(c.want), diff)
+			m, r := step(at(c.from), c.in, t0)
+			got := expect{state: m.state, acts: r.acts, err: r.err, queued: m.queued}
+			if r.event {
+				got.reason, got.note = r.reason, r.note != ReasonNone
+			}
+			if !errors.Is(got.err, c.want.err) || got.err == nil != (c.want.err == nil) {
+				t.Fatalf("err %v, want %v", got.err, c.want.err)
+			}
+			got.err, c.want.err = nil, nil
+			if got != c.want {
+				t.Errorf("got  %+v\nwant %+v", got, c.want)
+			}
+			if r.err != nil && m != at(c.from) {
+				t.Errorf("a refused request changed the machine: %+v", m)
 			}
 		})
 	}
 }
 
-// allInputs returns every input kind with every exit status, escalated or
-// not, and every reason: more than a driver sends, so that the invariants
-// hold whatever the extra fields say.
-func allInputs() []input {
-	var ins []input
-	for k := range numInputs {
-		for _, v := range exitVariants {
-			for _, esc := range []bool{false, true} {
-				for r := range numReasons {
-					ins = append(ins, input{kind: k, exit: v.exit, escalated: esc, reason: r})
-				}
+// The table covers every state × every input but the tick.
+func TestStepTableComplete(t *testing.T) {
+	t.Parallel()
+	seen := map[State]map[inputKind]bool{}
+	for _, c := range stepTable() {
+		if seen[c.from] == nil {
+			seen[c.from] = map[inputKind]bool{}
+		}
+		seen[c.from][c.in.kind] = true
+	}
+	for s := range numStates {
+		for k := range numInputs {
+			if k == inTick {
+				continue
+			}
+			if !seen[s][k] {
+				t.Errorf("no row for %v × %v", s, k)
 			}
 		}
 	}
-	return ins
 }
 
-// checkInvariants reports what is wrong with step(from, in) == tr, or "".
-// These hold for every cell, whatever the table says.
-func checkInvariants(from State, in input, tr transition) []string {
+// A start runs its course: the spawn moves it, with the start's reason,
+// and sets the StartSecs deadline from the spawn's time; a failed spawn is
+// a note and leaves nothing queued.
+func TestStepSpawn(t *testing.T) {
+	t.Parallel()
+	m, r := step(at(Stopped), input{kind: inStart, reason: ReasonBackoff}, t0)
+	if r.acts != actSpawn || r.event {
+		t.Fatalf("start: %+v", r)
+	}
+	t1 := t0.Add(time.Minute)
+	ok, r := step(m, input{kind: inSpawned}, t1)
+	if ok.state != Starting || !r.event || r.reason != ReasonBackoff || ok.queued || !ok.confirmAt.Equal(t1.Add(tStartSecs)) || !ok.since.Equal(t1) {
+		t.Fatalf("spawned: %+v %+v", ok, r)
+	}
+	bad, r := step(m, input{kind: inSpawnFailed, err: errors.New("x")}, t1)
+	if bad.state != Stopped || !r.event || r.note != ReasonStartFailed || bad.queued {
+		t.Fatalf("spawn failed: %+v %+v", bad, r)
+	}
+}
+
+// Deadlines, on a fake clock: StartSecs, StopTimeout and the watchdog
+// each fire exactly when due, never before, and only once.
+func TestStepDeadlines(t *testing.T) {
+	t.Parallel()
+	tick := func(m machine, at time.Time) (machine, result) { return step(m, input{kind: inTick}, at) }
+
+	t.Run("start-secs", func(t *testing.T) {
+		m := at(Starting)
+		if got := m.deadline(); !got.Equal(t0.Add(tStartSecs)) {
+			t.Fatalf("deadline %v", got)
+		}
+		if m2, r := tick(m, t0.Add(tStartSecs-time.Nanosecond)); m2.state != Starting || r.event {
+			t.Fatalf("confirmed early: %+v", m2)
+		}
+		m2, r := tick(m, t0.Add(tStartSecs))
+		if m2.state != Running || r.reason != ReasonReady || !m2.deadline().IsZero() {
+			t.Fatalf("at StartSecs: %+v %+v", m2, r)
+		}
+	})
+	t.Run("ready-mode-waits", func(t *testing.T) {
+		m := at(Starting)
+		m.needReady = true
+		if !m.deadline().IsZero() {
+			t.Fatalf("deadline %v with readiness", m.deadline())
+		}
+		if m2, _ := tick(m, t0.Add(time.Hour)); m2.state != Starting {
+			t.Fatalf("confirmed by time with readiness: %v", m2.state)
+		}
+	})
+	t.Run("negative-start-secs", func(t *testing.T) {
+		m, _ := step(at(Stopped), input{kind: inStart}, t0)
+		m.startSecs = -1
+		m, _ = step(m, input{kind: inSpawned}, t0)
+		if m2, _ := tick(m, t0); m2.state != Running {
+			t.Fatalf("StartSecs < 0: %v at the first tick", m2.state)
+		}
+	})
+	t.Run("adopted-young", func(t *testing.T) {
+		started := t0.Add(-300 * time.Millisecond)
+		m, r := step(at(Stopped), input{kind: inAdopt, to: Starting, at: started}, t0)
+		if m.state != Starting || r.reason != ReasonAdopted || !m.deadline().Equal(started.Add(tStartSecs)) {
+			t.Fatalf("adopted: %+v", m)
+		}
+	})
+	t.Run("stop-timeout", func(t *testing.T) {
+		m, r := step(at(Running), input{kind: inStop}, t0)
+		if r.acts != actSignalStop || !m.deadline().Equal(t0.Add(tStopTimeout)) {
+			t.Fatalf("stop: %+v %+v", m, r)
+		}
+		if _, r := tick(m, t0.Add(tStopTimeout-time.Nanosecond)); r.acts != 0 {
+			t.Fatalf("killed early: %+v", r)
+		}
+		m, r = tick(m, t0.Add(tStopTimeout))
+		if r.acts != actKill || !m.killed || !m.timedOut || !m.deadline().IsZero() {
+			t.Fatalf("at StopTimeout: %+v %+v", m, r)
+		}
+		if _, r := tick(m, t0.Add(2*tStopTimeout)); r.acts != 0 {
+			t.Fatalf("killed twice: %+v", r)
+		}
+		m, r = step(m, input{kind: inExited, exit: exitKilled, known: true}, t0.Add(tStopTimeout))
+		if m.state != Zombie || r.reason != ReasonStopTimeout || r.exit != exitKilled {
+			t.Fatalf("exit after the kill: %+v %+v", m, r)
+		}
+		m, r = step(m, input{kind: inGone}, t0.Add(tStopTimeout))
+		if m.state != Stopped || r.reason != ReasonStopTimeout {
+			t.Fatalf("gone: %+v %+v", m, r)
+		}
+	})
+	t.Run("force-stop-has-no-deadline", func(t *testing.T) {
+		m, r := step(at(Running), input{kind: inForceStop}, t0)
+		if r.acts != actKill || !m.deadline().IsZero() {
+			t.Fatalf("force-stop: %+v %+v", m, r)
+		}
+		m, r = step(m, input{kind: inExited, exit: exitKilled, known: true}, t0)
+		if r.reason != ReasonRequested {
+			t.Fatalf("exit after a force-stop: %v", r.reason)
+		}
+	})
+	t.Run("watchdog", func(t *testing.T) {
+		m := at(Running)
+		m.watchdog = tWatchdog
+		m, _ = step(m, input{kind: inBeat}, t0.Add(time.Second))
+		if !m.deadline().Equal(t0.Add(time.Second + tWatchdog)) {
+			t.Fatalf("deadline %v after a beat", m.deadline())
+		}
+		if m2, r := tick(m, t0.Add(time.Second+tWatchdog-time.Nanosecond)); m2.state != Running || r.event {
+			t.Fatalf("watchdog early: %+v", m2)
+		}
+		m2, r := tick(m, t0.Add(time.Second+tWatchdog))
+		if m2.state != Stopping || r.reason != ReasonWatchdog || r.acts != actSignalStop || m2.queued {
+			t.Fatalf("watchdog: %+v %+v", m2, r)
+		}
+		m.selfRestart = true
+		if m3, _ := tick(m, t0.Add(time.Second+tWatchdog)); !m3.queued || m3.queuedWhy != ReasonWatchdog {
+			t.Fatalf("a lone daemon's watchdog stop does not restart: %+v", m3)
+		}
+		m.quitting = true
+		if !m.deadline().IsZero() {
+			t.Fatal("STOPPING=1 did not hold the watchdog off")
+		}
+	})
+	t.Run("restart-queued-spawns-when-gone", func(t *testing.T) {
+		m, _ := step(at(Running), input{kind: inRestart, reason: ReasonRequestedElsewhere}, t0)
+		m, _ = step(m, input{kind: inExited, exit: exitCode0, known: true}, t0)
+		m, r := step(m, input{kind: inGone}, t0)
+		if m.state != Stopped || r.acts != actSpawn || r.reason != ReasonRequestedElsewhere {
+			t.Fatalf("gone with a restart queued: %+v %+v", m, r)
+		}
+		m, r = step(m, input{kind: inSpawned}, t0)
+		if m.state != Starting || r.reason != ReasonRequestedElsewhere {
+			t.Fatalf("restarted: %+v %+v", m, r)
+		}
+	})
+	t.Run("stop-cancels-a-queued-start", func(t *testing.T) {
+		m, _ := step(at(Stopping), input{kind: inStart}, t0)
+		m, _ = step(m, input{kind: inStop}, t0)
+		m, _ = step(m, input{kind: inExited, exit: exitCode0, known: true}, t0)
+		if _, r := step(m, input{kind: inGone}, t0); r.acts&actSpawn != 0 {
+			t.Fatal("spawned after a stop")
+		}
+	})
+}
+
+// allInputs lists one input of each kind, and variants.
+func allInputs() []input {
+	return []input{{kind: inStart}, {kind: inRestart}, {kind: inStop}, {kind: inForceStop},
+		{kind: inSpawned}, {kind: inSpawnFailed, err: errors.New("x")}, {kind: inTick}, {kind: inReady},
+		{kind: inBeat}, {kind: inQuitting}, {kind: inExited, exit: exitCode0, known: true},
+		{kind: inExited, exit: exitCode1, known: true}, {kind: inExited}, {kind: inExited, asked: true},
+		{kind: inGone}, {kind: inAdopt, to: Starting, at: t0}, {kind: inAdopt, to: Running, at: t0},
+		{kind: inAdopt, to: Zombie}}
+}
+
+// checkStep lists what is wrong with one step, whatever the input.
+func checkStep(before machine, in input, after machine, r result) []string {
 	var bad []string
-	fail := func(format string, args ...any) { bad = append(bad, fmt.Sprintf(format, args...)) }
-	if tr.to >= numStates {
-		fail("to %v is not a state", tr.to)
+	if after.state >= numStates {
+		bad = append(bad, "no such state")
 	}
-	// An event happens iff the state changes.
-	if tr.event != (tr.to != from) {
-		fail("event %v with %v → %v", tr.event, from, tr.to)
+	if r.event && r.reason == ReasonNone {
+		bad = append(bad, "an event without a reason")
 	}
-	if tr.event && tr.reason == ReasonNone && !(from == Zombie && in.kind == inGone && in.reason == ReasonNone) {
-		fail("event with reason none")
+	if (after.state != before.state) != (r.event && r.note == ReasonNone) {
+		bad = append(bad, "the state changed without an event, or an event without a change")
 	}
-	if !tr.event && tr.reason != ReasonNone {
-		fail("reason %v without an event", tr.reason)
+	if r.err != nil && (after.state != before.state || r.acts != 0) {
+		bad = append(bad, "a refusal that did something")
 	}
-	// A refusal is only Start on a Zombie, and changes nothing.
-	if tr.err != nil {
-		if from != Zombie || in.kind != inStart {
-			fail("err %v outside zombie/start", tr.err)
-		}
-		if tr.to != from || tr.acts != 0 || tr.event {
-			fail("refusal with a transition: %s", fmtTransition(tr))
-		}
-	} else if from == Zombie && in.kind == inStart {
-		fail("start on a zombie not refused")
+	if r.acts&actSpawn != 0 && after.state != Stopped {
+		bad = append(bad, "a spawn asked for outside Stopped")
 	}
-	if tr.acts&actSpawn != 0 && (from != Stopped || tr.to != Starting) {
-		fail("spawn on %v → %v", from, tr.to)
+	if r.acts&actSignalStop != 0 && after.state != Stopping {
+		bad = append(bad, "a stop signal outside Stopping")
 	}
-	if tr.acts&actRemoveFiles != 0 && (tr.to != Stopped || from == Stopped) {
-		fail("files removed on %v → %v", from, tr.to)
+	if r.acts&actKill != 0 && after.state != Stopping && after.state != Zombie {
+		bad = append(bad, "a kill outside Stopping and a Zombie being stopped")
 	}
-	if tr.to == Stopped && from != Stopped && tr.acts&actRemoveFiles == 0 {
-		fail("%v → stopped keeps the files", from)
+	if after.state == Stopped && !after.deadline().IsZero() {
+		bad = append(bad, "a deadline in Stopped")
 	}
-	if tr.acts&(actSignalStop|actKill) != 0 && from == Stopped {
-		fail("signal with no process: %s", fmtTransition(tr))
+	if before.state == Stopped && after.state == Running && in.kind != inAdopt {
+		bad = append(bad, "stopped → running other than by adoption")
 	}
-	if tr.acts&actSignalStop != 0 && tr.acts&actKill != 0 {
-		fail("both stop signal and kill")
-	}
-	// Running is entered only by confirmation or adoption.
-	if tr.to == Running && from != Running &&
-		!(from == Starting && in.kind == inConfirm) && !(from == Stopped && in.kind == inAdoptRunning) {
-		fail("%v → running on %v", from, in.kind)
-	}
-	// Stopped is left only by a start or an adoption.
-	if from == Stopped && tr.to != Stopped &&
-		!(in.kind == inStart && tr.to == Starting) &&
-		!(in.kind == inAdoptRunning && tr.to == Running) &&
-		!(in.kind == inAdoptZombie && tr.to == Zombie) {
-		fail("stopped → %v on %v", tr.to, in.kind)
-	}
-	// Zombie is entered only by an exit or an adoption.
-	if tr.to == Zombie && from != Zombie && in.kind != inExited && in.kind != inAdoptZombie {
-		fail("%v → zombie on %v", from, in.kind)
-	}
-	// Stopped is entered only when nothing is left, from Zombie or Stopping.
-	if tr.to == Stopped && from != Stopped && (in.kind != inGone || (from != Zombie && from != Stopping)) {
-		fail("%v → stopped on %v", from, in.kind)
+	if after.state == Zombie && before.state != Zombie && r.acts&actCheckGone == 0 && in.kind != inAdopt {
+		bad = append(bad, "an exit without a look at the lock")
 	}
 	return bad
 }
 
 func TestStepInvariants(t *testing.T) {
 	t.Parallel()
-	reported := map[string]bool{} // one report per state, input kind and fault
 	for s := range numStates {
 		for _, in := range allInputs() {
-			tr := step(s, in)
-			for _, msg := range checkInvariants(s, in, tr) {
-				if key := s.String() + "/" + in.kind.String() + ": " + msg; !reported[key] {
-					reported[key] = true
-					t.Errorf("step(%v, %s) = %s: %s", s, fmtInput(in), fmtTransition(tr), msg)
+			for _, now := range []time.Time{t0, t0.Add(time.Hour)} {
+				m, r := step(at(s), in, now)
+				for _, b := range checkStep(at(s), in, m, r) {
+					t.Errorf("%v × %v at +%v: %s", s, in.kind, now.Sub(t0), b)
 				}
 			}
 		}
 	}
-	// The table rows too, in case they hold something allInputs lacks.
-	for _, c := range stepTable() {
-		tr := step(c.from, c.in)
-		for _, msg := range checkInvariants(c.from, c.in, tr) {
-			t.Errorf("%s: step = %s: %s", c.name(), fmtTransition(tr), msg)
-		}
-	}
 }
 
-// fuzzInput decodes one byte into an input: the kind is b % numInputs; the
-// rest chooses the exit status and escalated. The reason of inGone is the
-// one a driver passes: that of the last exit.
-func fuzzInput(b byte, exitReason Reason) input {
-	k := inputKind(b % byte(numInputs))
-	v := int(b / byte(numInputs))
-	return input{
-		kind:      k,
-		exit:      exitVariants[v%len(exitVariants)].exit,
-		escalated: (v/len(exitVariants))%2 == 1,
-		reason:    exitReason,
-	}
-}
-
-// fuzzByte encodes kind k with variant v (an index into exitVariants, plus
-// len(exitVariants) for escalated) for the seed corpus.
-func fuzzByte(k inputKind, v int) byte { return byte(k) + byte(v)*byte(numInputs) }
-
+// FuzzStep feeds random sequences of inputs at random times, as a driver
+// would, and checks the invariants after each step, and that a daemon
+// asked to stop and gone ends Stopped with nothing queued.
 func FuzzStep(f *testing.F) {
-	esc := len(exitVariants) // variant offset for escalated
-	seeds := [][]inputKind{
-		{},
-		{inStart, inConfirm, inExited, inGone},
-		{inStart, inConfirm, inStop, inExited, inGone},
-		{inStart, inConfirm, inStop, inStopTimeout, inExited, inGone},
-		{inStart, inExited, inStart, inGone, inStart},
-		{inAdoptZombie, inStart, inStop, inStopTimeout, inGone, inAdoptRunning, inForceStop, inExited, inGone},
-		{inStart, inStop, inStart, inStop, inForceStop, inExited, inStart, inGone, inStart},
-	}
-	for _, seed := range seeds {
-		var b []byte
-		for i, k := range seed {
-			b = append(b, fuzzByte(k, i%len(exitVariants)))
-		}
-		f.Add(b)
-	}
-	// Every input in every reachable state, with escalation.
-	f.Add([]byte{fuzzByte(inStart, 0), fuzzByte(inConfirm, 0), fuzzByte(inStop, 0),
-		fuzzByte(inStopTimeout, 0), fuzzByte(inExited, esc+3), fuzzByte(inStopTimeout, 0),
-		fuzzByte(inGone, esc), fuzzByte(inAdoptRunning, 0), fuzzByte(inExited, 2),
-		fuzzByte(inForceStop, 0), fuzzByte(inGone, 0)})
-
-	f.Fuzz(func(t *testing.T, data []byte) {
-		s := Stopped
-		exitReason := ReasonNone // the reason of the last move to Zombie
-		for i, b := range data {
-			in := fuzzInput(b, exitReason)
-			tr := step(s, in)
-			for _, msg := range checkInvariants(s, in, tr) {
-				t.Fatalf("input %d: step(%v, %s) = %s: %s", i, s, fmtInput(in), fmtTransition(tr), msg)
+	f.Add([]byte{0, 4, 6, 10, 14}, int64(1))
+	f.Add([]byte{0, 4, 1, 10, 14, 4, 2, 12, 14}, int64(2))
+	f.Add([]byte{15, 2, 6, 6, 10, 14}, int64(3))
+	f.Fuzz(func(t *testing.T, seq []byte, seed int64) {
+		ins := allInputs()
+		rng := rand.New(rand.NewPCG(uint64(seed), 7))
+		m := at(Stopped)
+		m.watchdog = time.Duration(seed%3) * time.Second
+		m.needReady = seed%2 == 0
+		now := t0
+		for i, b := range seq {
+			in := ins[int(b)%len(ins)]
+			now = now.Add(time.Duration(rng.IntN(4000)) * time.Millisecond)
+			m2, r := step(m, in, now)
+			for _, bad := range checkStep(m, in, m2, r) {
+				t.Fatalf("step %d: %v × %v: %s", i, m.state, in.kind, bad)
 			}
-			// A driver fed the reason of the exit never makes an event
-			// without a reason.
-			if tr.event && tr.reason == ReasonNone {
-				t.Fatalf("input %d: step(%v, %s) = %s: event with reason none", i, s, fmtInput(in), fmtTransition(tr))
-			}
-			if tr.err != nil {
-				continue // refused: the driver stays
-			}
-			if tr.to == Zombie && s != Zombie {
-				exitReason = tr.reason
-			}
-			s = tr.to
+			m = m2
 		}
 	})
 }
@@ -431,6 +507,9 @@ func TestReasonString(t *testing.T) {
 		ReasonDisabled:    "disabled",
 		ReasonAdopted:     "adopted",
 		ReasonWatchdog:    "watchdog",
+
+		ReasonRequestedElsewhere: "requested-elsewhere",
+		ReasonUnknownExit:        "unknown-exit",
 	}
 	seen := map[string]Reason{}
 	for r := range numReasons {
@@ -553,31 +632,7 @@ func TestEventString(t *testing.T) {
 	}
 }
 
-// fmtInput formats an input for failure messages: "exited(code 1, escalated)".
-func fmtInput(in input) string {
-	s := in.kind.String()
-	var extra []string
-	switch in.kind {
-	case inExited:
-		extra = append(extra, in.exit.String())
-	case inGone:
-		extra = append(extra, "reason "+in.reason.String())
-	}
-	if in.escalated {
-		extra = append(extra, "escalated")
-	}
-	if len(extra) > 0 {
-		s += "(" + strings.Join(extra, ", ") + ")"
-	}
-	return s
-}
-
-// fmtTransition formats a transition for failure messages.
-func fmtTransition(tr transition) string {
-	return fmt.Sprintf("{to: %v, reason: %v, acts: %s, event: %v, err: %v}",
-		tr.to, tr.reason, fmtActs(tr.acts), tr.event, tr.err)
-}
-
+// fmtActs formats an action set for failure messages.
 func fmtActs(a action) string {
 	if a == 0 {
 		return "none"
@@ -586,7 +641,7 @@ func fmtActs(a action) string {
 	for _, n := range []struct {
 		bit  action
 		name string
-	}{{actSpawn, "spawn"}, {actSignalStop, "signal-stop"}, {actKill, "kill"}, {actRemoveFiles, "remove-files"}} {
+	}{{actSpawn, "spawn"}, {actSignalStop, "signal-stop"}, {actKill, "kill"}, {actCheckGone, "check-gone"}, {actRemoveFiles, "remove-files"}} {
 		if a&n.bit != 0 {
 			names = append(names, n.name)
 			a &^= n.bit

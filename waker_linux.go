@@ -1,118 +1,320 @@
+// waker_linux.go is an owner's (a lone Daemon's or a Manager's) wake-up
+// machinery: one epoll set of everything that can give Poll work, and the
+// one background goroutine that turns its readiness into a wake-up.
+
 package launcher
 
 import (
 	"errors"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// waker is a Manager's one background goroutine. It sleeps in epoll_wait
-// on the daemons' pidfds (readable: the process exited), their readiness
-// fds, a timerfd armed for the next deadline, and an eventfd that Close
-// uses to stop it. When anything fires it sends a non-blocking wake-up on
-// a channel of capacity 1 and goes back to sleep; it never touches a
-// daemon. With nothing happening it makes no wake-ups at all. Only where
-// the kernel has no pidfds does it also tick, once a second.
-type waker struct {
-	epfd, evfd, tfd int
-	wake            chan struct{}
-	done            chan struct{}
-	tick            int // epoll timeout in ms: -1, or 1000 without pidfds
+// hub is the epoll machinery of one owner. Everything the owner's daemons
+// can wait for (pidfds, readiness fds, the pid dirs' inotify watch, a
+// timerfd for the nearest deadline) is in one level-triggered epoll set,
+// inner, which only Poll drains (epoll_wait with timeout 0): so Poll learns
+// exactly which daemons have work, and touches no other.
+//
+// Wake-ups are lazy: only when the owner's Wake is first asked for does a
+// goroutine start. It sleeps in epoll_wait on a second set, outer, that
+// holds inner (one-shot) and an eventfd for Close, and sends a non-blocking
+// wake-up when inner turns readable; Poll re-arms it after draining inner.
+// So with nothing happening there are no wake-ups at all, and the goroutine
+// never touches a daemon.
+type hub struct {
+	inner, tfd, ifd int
+	dirs            map[string]*dirWatch // by path
+	wds             map[int32]*dirWatch  // by inotify watch descriptor
+	fileWds         map[int32]*Daemon    // watches on single files: readiness files
+
+	outer, evfd int // -1 until the goroutine starts
+	wake        chan struct{}
+	done        chan struct{}
+
+	evbuf [64]unix.EpollEvent
+	ibuf  [4096]byte
 }
 
-func newWaker(wake chan struct{}) (*waker, error) {
-	w := &waker{epfd: -1, evfd: -1, tfd: -1, wake: wake, done: make(chan struct{}), tick: -1}
+// dirWatch is one watched pid dir and the daemons of the owner in it.
+type dirWatch struct {
+	dir   string
+	wd    int32
+	names map[string]*Daemon
+}
+
+// inotifyMask is what a pid dir watch reports: records renamed into place,
+// files made and removed (.disabled, FIFOs, sockets), and closes of files
+// opened for writing, which is how the release of a lock or a lease shows
+// (the close of its last fd, when its holder exits).
+const inotifyMask = unix.IN_MOVED_TO | unix.IN_CREATE | unix.IN_DELETE | unix.IN_CLOSE_WRITE |
+	unix.IN_DELETE_SELF | unix.IN_MOVE_SELF | unix.IN_ONLYDIR
+
+func newHub(wake chan struct{}) (*hub, error) {
+	h := &hub{inner: -1, tfd: -1, ifd: -1, outer: -1, evfd: -1, wake: wake,
+		dirs: map[string]*dirWatch{}, wds: map[int32]*dirWatch{}, fileWds: map[int32]*Daemon{}}
 	var err error
-	if w.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+	if h.inner, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 		return nil, err
 	}
-	if w.evfd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
-		w.closeFDs()
+	if h.tfd, err = unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC|unix.TFD_NONBLOCK); err != nil {
+		h.close()
 		return nil, err
 	}
-	if w.tfd, err = unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC|unix.TFD_NONBLOCK); err != nil {
-		w.closeFDs()
+	if h.ifd, err = unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK); err != nil {
+		h.close()
 		return nil, err
 	}
-	for _, fd := range []int{w.evfd, w.tfd} {
-		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
-		if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-			w.closeFDs()
-			return nil, err
-		}
+	if err := h.add(h.tfd, evTimer, -1); err != nil {
+		h.close()
+		return nil, err
 	}
-	if !pidfdOK() {
-		w.tick = 1000
+	if err := h.add(h.ifd, evInotify, -1); err != nil {
+		h.close()
+		return nil, err
 	}
-	go w.loop()
-	return w, nil
+	return h, nil
 }
 
-func (w *waker) loop() {
-	defer close(w.done)
-	var evs [32]unix.EpollEvent
-	var buf [8]byte
-	for {
-		n, err := unix.EpollWait(w.epfd, evs[:], w.tick)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			return
-		}
-		for _, ev := range evs[:max(n, 0)] {
-			switch int(ev.Fd) {
-			case w.evfd:
-				return
-			case w.tfd:
-				unix.Read(w.tfd, buf[:]) // expirations: just drain
-			}
-		}
-		if n > 0 || w.tick > 0 {
-			w.signal()
-		}
-	}
-}
-
-// signal sends a wake-up without ever blocking.
-func (w *waker) signal() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-}
-
-// watch adds fd (a pidfd or a readiness fd) for one wake-up; rewatch arms
-// it again after a Poll has read what it had.
-func (w *waker) watch(fd int) error {
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(fd)}
-	err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
+// add puts fd in the inner set, level-triggered; slot says whose it is.
+func (h *hub) add(fd, kind, slot int) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(slot), Pad: int32(kind)}
+	err := unix.EpollCtl(h.inner, unix.EPOLL_CTL_ADD, fd, &ev)
 	if errors.Is(err, unix.EEXIST) {
-		err = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+		err = unix.EpollCtl(h.inner, unix.EPOLL_CTL_MOD, fd, &ev)
 	}
 	return err
 }
 
+// del takes fd out of the inner set (before it is closed).
+func (h *hub) del(fd int) {
+	if fd >= 0 {
+		unix.EpollCtl(h.inner, unix.EPOLL_CTL_DEL, fd, nil)
+	}
+}
+
+// collect drains the inner set without waiting: fn gets each ready
+// registration's kind and slot.
+func (h *hub) collect(fn func(kind, slot int, events uint32)) {
+	for {
+		n, err := unix.EpollWait(h.inner, h.evbuf[:], 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		for _, ev := range h.evbuf[:max(n, 0)] {
+			fn(int(ev.Pad), int(ev.Fd), ev.Events)
+		}
+		if n < len(h.evbuf) {
+			return
+		}
+	}
+}
+
+// watchDir adds an inotify watch on dir (one per dir, shared by its
+// daemons) and files d under name in it. A dir that does not exist yet is
+// not watched; the caller tries again once it has made it.
+func (h *hub) watchDir(dir, name string, d *Daemon) error {
+	w := h.dirs[dir]
+	if w == nil {
+		wd, err := unix.InotifyAddWatch(h.ifd, dir, inotifyMask)
+		if err != nil {
+			return err
+		}
+		if w = h.wds[int32(wd)]; w == nil { // the same dir by another path
+			w = &dirWatch{dir: dir, wd: int32(wd), names: map[string]*Daemon{}}
+			h.wds[w.wd] = w
+		}
+		h.dirs[dir] = w
+	}
+	w.names[name] = d
+	return nil
+}
+
+// unwatchDir forgets d's name in dir; the watch goes with the last name.
+func (h *hub) unwatchDir(dir, name string) {
+	w := h.dirs[dir]
+	if w == nil {
+		return
+	}
+	delete(w.names, name)
+	if len(w.names) == 0 {
+		unix.InotifyRmWatch(h.ifd, uint32(w.wd))
+		delete(h.wds, w.wd)
+		for p, o := range h.dirs {
+			if o == w {
+				delete(h.dirs, p)
+			}
+		}
+	}
+}
+
+// readChanges reads every waiting inotify event without blocking: fn gets
+// the daemon and which of its files changed. A lost queue (overflow) or a
+// dir that went away gives every daemon of the dir (or all, d nil) with
+// every kind: they must look again.
+func (h *hub) readChanges(fn func(d *Daemon, kinds fileKind)) {
+	const all = ^fileKind(0)
+	for {
+		n, err := unix.Read(h.ifd, h.ibuf[:])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if n <= 0 {
+			return
+		}
+		for off := 0; off+unix.SizeofInotifyEvent <= n; {
+			ev := (*unix.InotifyEvent)(unsafe.Pointer(&h.ibuf[off]))
+			nameEnd := off + unix.SizeofInotifyEvent + int(ev.Len)
+			name := cString(h.ibuf[off+unix.SizeofInotifyEvent : min(nameEnd, n)])
+			off = nameEnd
+			switch {
+			case ev.Mask&unix.IN_Q_OVERFLOW != 0:
+				fn(nil, all)
+			case ev.Mask&(unix.IN_DELETE_SELF|unix.IN_MOVE_SELF|unix.IN_IGNORED) != 0:
+				if w := h.wds[ev.Wd]; w != nil {
+					for _, d := range w.names {
+						fn(d, all)
+					}
+				}
+			case h.fileWds[ev.Wd] != nil:
+				if ev.Mask&unix.IN_IGNORED == 0 {
+					fn(h.fileWds[ev.Wd], fileReady)
+				}
+			default:
+				w := h.wds[ev.Wd]
+				if w == nil || name == "" || name[0] == '.' {
+					continue // a temp file, or a dir no longer watched
+				}
+				base, kind := splitFileName(name)
+				if d := w.names[base]; d != nil && kind != 0 {
+					fn(d, kind)
+				}
+			}
+		}
+	}
+}
+
+// watchFile watches one file for writes (a readiness file whose daemon
+// writes without closing); -1 when it cannot.
+func (h *hub) watchFile(path string, d *Daemon) int32 {
+	wd, err := unix.InotifyAddWatch(h.ifd, path, unix.IN_MODIFY|unix.IN_CLOSE_WRITE)
+	if err != nil {
+		return -1
+	}
+	h.fileWds[int32(wd)] = d
+	return int32(wd)
+}
+
+func (h *hub) unwatchFile(wd int32) {
+	unix.InotifyRmWatch(h.ifd, uint32(wd))
+	delete(h.fileWds, wd)
+}
+
+// cString returns b up to its first NUL.
+func cString(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
+
+// drainTimer reads the timerfd's expirations.
+func (h *hub) drainTimer() {
+	var buf [8]byte
+	unix.Read(h.tfd, buf[:])
+}
+
 // arm sets the timer to fire once at deadline (zero: never).
-func (w *waker) arm(deadline time.Time) {
+func (h *hub) arm(deadline time.Time) {
 	var spec unix.ItimerSpec
 	if !deadline.IsZero() {
 		d := max(time.Until(deadline), time.Microsecond) // zero would disarm
 		spec.Value = unix.NsecToTimespec(d.Nanoseconds())
 	}
-	unix.TimerfdSettime(w.tfd, 0, &spec, nil)
+	unix.TimerfdSettime(h.tfd, 0, &spec, nil)
 }
 
-// close stops the goroutine and returns once it has.
-func (w *waker) close() {
-	one := [8]byte{1}
-	unix.Write(w.evfd, one[:])
-	<-w.done
-	w.closeFDs()
+// start starts the wake-up goroutine, once.
+func (h *hub) start() error {
+	if h.done != nil {
+		return nil
+	}
+	var err error
+	if h.outer, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return err
+	}
+	if h.evfd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		unix.Close(h.outer)
+		h.outer = -1
+		return err
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(h.evfd)}
+	unix.EpollCtl(h.outer, unix.EPOLL_CTL_ADD, h.evfd, &ev)
+	ev = unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(h.inner)}
+	unix.EpollCtl(h.outer, unix.EPOLL_CTL_ADD, h.inner, &ev)
+	h.done = make(chan struct{})
+	go h.loop()
+	return nil
 }
 
-func (w *waker) closeFDs() {
-	for _, fd := range []int{w.tfd, w.evfd, w.epfd} {
+func (h *hub) loop() {
+	defer close(h.done)
+	var evs [2]unix.EpollEvent
+	tick := -1
+	if !pidfdOK() {
+		tick = 1000 // no pidfds: exits give no readiness, so look once a second
+	}
+	for {
+		n, err := unix.EpollWait(h.outer, evs[:], tick)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return
+		}
+		if n == 0 && tick > 0 {
+			h.signal()
+		}
+		for _, ev := range evs[:max(n, 0)] {
+			if int(ev.Fd) == h.evfd {
+				return
+			}
+			h.signal()
+		}
+	}
+}
+
+// rearm lets the goroutine wake again once inner is readable; Poll calls
+// it after draining inner.
+func (h *hub) rearm() {
+	if h.outer < 0 {
+		return
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(h.inner)}
+	unix.EpollCtl(h.outer, unix.EPOLL_CTL_MOD, h.inner, &ev)
+}
+
+// signal sends a wake-up without ever blocking.
+func (h *hub) signal() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close stops the goroutine (returning once it has) and closes every fd.
+func (h *hub) close() {
+	if h.done != nil {
+		one := [8]byte{1}
+		unix.Write(h.evfd, one[:])
+		<-h.done
+		h.done = nil
+	}
+	for _, fd := range []int{h.evfd, h.outer, h.ifd, h.tfd, h.inner} {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
 	}
+	h.evfd, h.outer, h.ifd, h.tfd, h.inner = -1, -1, -1, -1, -1
 }

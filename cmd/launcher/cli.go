@@ -22,9 +22,11 @@ type cli struct {
 }
 
 // manager adds every daemon of the config (adopting what runs) to a new
-// Manager. The caller closes it; the daemons live on.
-func (c *cli) manager() (*launcher.Manager, error) {
-	m := launcher.NewManager(launcher.Options{PIDDir: c.cfg.pidDir, LogDir: c.cfg.logDir})
+// Manager: one that supervises (up), or one that only acts on requests
+// and leaves supervision to the `up` that runs, if one does. The caller
+// closes it; the daemons live on.
+func (c *cli) manager(supervise bool) (*launcher.Manager, error) {
+	m := launcher.NewManager(launcher.Options{PIDDir: c.cfg.pidDir, LogDir: c.cfg.logDir, NoSupervise: !supervise})
 	for _, spec := range c.cfg.daemons {
 		if err := m.Add(spec); err != nil {
 			m.Close()
@@ -72,7 +74,7 @@ func (c *cli) control(cmd string, names []string) error {
 	if err != nil || timeout <= 0 {
 		return &usageError{cmd + ": --timeout: " + c.flags.timeout + " is not a duration"}
 	}
-	m, err := c.manager()
+	m, err := c.manager(false)
 	if err != nil {
 		return err
 	}

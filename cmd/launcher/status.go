@@ -32,7 +32,7 @@ type statusJSON struct {
 // status prints the table (or JSON) and says, by its exit status, whether
 // all the named daemons run (0) or not (3), as LSB init scripts do.
 func (c *cli) status(names []string) error {
-	m, err := c.manager()
+	m, err := c.manager(false)
 	if err != nil {
 		return err
 	}

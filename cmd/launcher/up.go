@@ -23,7 +23,7 @@ func (c *cli) up(names []string) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	m, err := c.manager()
+	m, err := c.manager(true)
 	if err != nil {
 		return err
 	}

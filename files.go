@@ -1,0 +1,550 @@
+// files.go owns the pid dir: it builds the path of every file of a daemon
+// there and does every read, write, lock and unlink of them. The formats
+// are in pidfile.go. The pid dir is a protocol between any number of
+// controllers (package doc, "The pid dir"); the rules it keeps:
+//
+//   - every write is a temp file and a rename (or a pwrite on the lock), so
+//     a reader sees the old content or the new, never part;
+//   - nothing is opened through a symlink, nothing of the wrong type is
+//     read (a FIFO planted at a pid file's path never blocks a reader);
+//   - a dir or file that another user could have written is refused
+//     (ErrUnsafe), so that no file in it can make us signal a process;
+//   - a look creates nothing: a read-only pid dir can be inspected.
+
+package launcher
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// fileKind names one file of a daemon in the pid dir, by its extension. A
+// change seen by the dir watch is one of these.
+type fileKind uint16
+
+const (
+	filePID      fileKind = 1 << iota // <name>.pid: the main pid, for kill $(cat ...)
+	fileID                            // <name>.id: the identity record
+	fileLock                          // <name>.lock: held by the daemon for life
+	fileWant                          // <name>.want: wanted up or down, restart generation
+	fileStatus                        // <name>.status: the supervisor's record
+	fileDisabled                      // <name>.disabled
+	fileSup                           // <name>.sup: the supervision lease
+	fileExit                          // <name>.exit: a Func daemon's own exit record
+	fileReady                         // <name>.ready: the readiness FIFO (ReadyFD)
+	fileNotify                        // <name>.notify: the sd_notify socket
+	fileStdin                         // <name>.stdin: the input FIFO
+)
+
+var fileExts = map[string]fileKind{"pid": filePID, "id": fileID, "lock": fileLock, "want": fileWant,
+	"status": fileStatus, "disabled": fileDisabled, "sup": fileSup, "exit": fileExit, "ready": fileReady,
+	"notify": fileNotify, "stdin": fileStdin}
+
+// splitFileName splits "web.pid" into "web" and filePID. Names of other
+// files (temp files, logs) give kind 0.
+func splitFileName(base string) (string, fileKind) {
+	i := len(base) - 1
+	for i >= 0 && base[i] != '.' {
+		i--
+	}
+	if i <= 0 {
+		return "", 0
+	}
+	return base[:i], fileExts[base[i+1:]]
+}
+
+// files are the paths of one daemon's files.
+type files struct {
+	dir, name                                  string // the pid dir and the daemon's name
+	pid, id, lock, want, status, disabled, sup string
+	exit, ready, notify, stdin                 string
+	logDir, log                                string
+}
+
+func newFiles(spec Spec) files {
+	base := filepath.Join(spec.PIDDir, spec.Name)
+	return files{dir: spec.PIDDir, name: spec.Name,
+		pid: base + ".pid", id: base + ".id", lock: base + ".lock", want: base + ".want",
+		status: base + ".status", disabled: base + ".disabled", sup: base + ".sup",
+		exit: base + ".exit", ready: base + ".ready", notify: base + ".notify", stdin: base + ".stdin",
+		logDir: spec.LogDir, log: filepath.Join(spec.LogDir, spec.Name+".log")}
+}
+
+// ErrUnsafe: the pid dir, or a file in it, could have been written by
+// another user (it is writable by group or others without the sticky bit,
+// or owned by somebody else than this user or root), so nothing in it is
+// trusted enough to signal a process by.
+var ErrUnsafe = errors.New("writable by another user")
+
+// checkDir checks that dir may hold pid files: a dir owned by this user or
+// root, not writable by others unless sticky (then each file is checked).
+// A missing dir is os.ErrNotExist.
+func checkDir(dir string) error {
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return &os.PathError{Op: "stat", Path: dir, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return &os.PathError{Op: "open", Path: dir, Err: errors.New("not a directory")}
+	}
+	if uid := int(st.Uid); uid != os.Geteuid() && uid != 0 {
+		return detail(ErrUnsafe, "pid dir %s is owned by uid %d", dir, uid)
+	}
+	if st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0 {
+		return detail(ErrUnsafe, "pid dir %s is writable by group or others (mode %04o)", dir, st.Mode&0o7777)
+	}
+	return nil
+}
+
+// checkOwner checks a file of the pid dir by its stat: owned by this user
+// or root, and writable by nobody else.
+func checkOwner(st *unix.Stat_t, path string) error {
+	if uid := int(st.Uid); uid != os.Geteuid() && uid != 0 {
+		return detail(ErrUnsafe, "%s is owned by uid %d", path, uid)
+	}
+	if st.Mode&0o022 != 0 {
+		return detail(ErrUnsafe, "%s is writable by group or others (mode %04o)", path, st.Mode&0o777)
+	}
+	return nil
+}
+
+// ensureDirs makes the pid and log dirs if missing (0755) and checks the
+// pid dir. Only an acting controller calls it: a look creates nothing.
+func (f *files) ensureDirs() error {
+	for _, dir := range []string{f.dir, f.logDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	return checkDir(f.dir)
+}
+
+// errShape marks a file that exists but cannot be a pid or identity file:
+// not a regular file, or too large.
+var errShape = errors.New("not a small regular file")
+
+// readSmallFile reads a regular file of at most limit bytes without
+// following a symlink in its last component and without blocking on a FIFO.
+// It also returns the file's modification time, from the same open file.
+// A file another user could have written is ErrUnsafe.
+func readSmallFile(path string, limit int64) ([]byte, time.Time, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, time.Time{}, fmt.Errorf("%w: %s", ErrSymlink, path)
+		}
+		return nil, time.Time{}, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, time.Time{}, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, time.Time{}, fmt.Errorf("%w: %s is a %v", errShape, path, os.FileMode(st.Mode&unix.S_IFMT).Type())
+	}
+	if err := checkOwner(&st, path); err != nil {
+		return nil, time.Time{}, err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if int64(len(b)) > limit {
+		return nil, time.Time{}, fmt.Errorf("%w: %s is larger than %d bytes", errShape, path, limit)
+	}
+	return b, time.Unix(st.Mtim.Unix()), nil
+}
+
+// writeFileAtomic replaces path with data: a new temp file in the same
+// directory (O_EXCL|O_NOFOLLOW, so nothing planted is written through),
+// then a rename, so a reader sees the old content or the new, never part.
+// A symlink planted at path is replaced, never followed. Temp files start
+// with a dot, which no daemon's file does, so a dir watch ignores them.
+//
+// There is no fsync: it cost more than the spawn itself (0.5-1 ms each, on
+// the start path). What it would guard against is a power loss, after
+// which no daemon is running anyway; a record left torn by one is older
+// than the boot, and no process proves it (the lock decides).
+func writeFileAtomic(path string, data []byte) error {
+	dir, base := filepath.Split(path)
+	tmp := filepath.Join(dir, "."+base+".tmp-"+newToken()[:12])
+	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return &os.PathError{Op: "create", Path: tmp, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), tmp)
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// openFile is how a daemon's files are opened: never through a symlink
+// in the last component (ErrSymlink), close-on-exec, only if what is
+// there is of type typ (unix.S_IFREG, unix.S_IFIFO), and, for the files
+// whose content or lock is trusted, only if no other user could have
+// written it.
+func openFile(path string, flags int, perm uint32, typ uint32) (int, error) {
+	fd, err := unix.Open(path, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return -1, detail(ErrSymlink, "%s", path)
+		}
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || uint32(st.Mode)&unix.S_IFMT != typ {
+		unix.Close(fd)
+		want := "a regular file"
+		if typ == unix.S_IFIFO {
+			want = "a FIFO"
+		}
+		return -1, &os.PathError{Op: "open", Path: path, Err: errors.New("not " + want)}
+	}
+	if typ == unix.S_IFREG {
+		if err := checkOwner(&st, path); err != nil {
+			unix.Close(fd)
+			return -1, err
+		}
+	}
+	return fd, nil
+}
+
+// openLock opens (creating it if needed) the stable lock file for a spawn,
+// read-write so that the spawner can write who it is into it. The fd is
+// close-on-exec; the spawn passes it on explicitly.
+func openLock(path string) (int, error) {
+	return openFile(path, unix.O_RDWR|unix.O_CREAT|unix.O_NONBLOCK, 0o644, unix.S_IFREG)
+}
+
+// tryLock takes an exclusive flock without waiting. It reports false when
+// somebody else (a daemon that inherited the lock fd, or another
+// controller) holds it.
+func tryLock(fd int) (bool, error) {
+	for {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, unix.EWOULDBLOCK):
+			return false, nil
+		case errors.Is(err, unix.EINTR):
+			continue
+		default:
+			return false, err
+		}
+	}
+}
+
+// releaseLock drops the lock and closes fd. The explicit unlock matters:
+// a child forked meanwhile by another goroutine (os/exec, another spawn)
+// holds a reference to the same open file description until it execs, and
+// a plain close would leave the lock held through that reference.
+func releaseLock(fd int) {
+	unix.Flock(fd, unix.LOCK_UN)
+	unix.Close(fd)
+}
+
+// lockState is what a look at the lock found.
+type lockState uint8
+
+const (
+	lockMissing lockState = iota // no lock file: nothing ever held it
+	lockFree                     // nobody holds it
+	lockHeld                     // somebody holds it: the daemon, its leftovers, or a spawner
+)
+
+// probeLock looks whether the lock is held, without creating anything and
+// read-only (so that the close is no IN_CLOSE_WRITE for the watchers). When
+// keep is set and the lock is free, it stays taken and its fd is returned
+// (read-write, for a spawn); otherwise fd is -1.
+func (f *files) probeLock(keep bool) (lockState, int, error) {
+	flags := unix.O_RDONLY | unix.O_NONBLOCK
+	if keep {
+		flags = unix.O_RDWR | unix.O_NONBLOCK
+	}
+	fd, err := openFile(f.lock, flags, 0, unix.S_IFREG)
+	if errors.Is(err, os.ErrNotExist) {
+		return lockMissing, -1, nil
+	}
+	if err != nil {
+		return lockHeld, -1, err
+	}
+	got, err := tryLock(fd)
+	switch {
+	case err != nil:
+		unix.Close(fd)
+		return lockHeld, -1, err
+	case !got:
+		unix.Close(fd)
+		return lockHeld, -1, nil
+	case keep:
+		return lockFree, fd, nil
+	}
+	releaseLock(fd)
+	return lockFree, -1, nil
+}
+
+// lockInode returns the device and inode of the lock file (what a process
+// holding it shows at /proc/<pid>/fd/<n>).
+func (f *files) lockInode() (dev, ino uint64, err error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(f.lock, &st); err != nil {
+		return 0, 0, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return 0, 0, &os.PathError{Op: "stat", Path: f.lock, Err: errors.New("not a regular file")}
+	}
+	if err := checkOwner(&st, f.lock); err != nil {
+		return 0, 0, err
+	}
+	return st.Dev, st.Ino, nil
+}
+
+// writeSpawner writes who is spawning into the lock (fd, held): one
+// pwrite of a fixed-size line, so a recovering controller can tell the
+// spawner from the daemon and learn the spawn's token.
+func writeSpawner(fd int, s spawner) {
+	unix.Pwrite(fd, s.format(), 0)
+}
+
+// readSpawner reads the lock's spawner line.
+func (f *files) readSpawner() (spawner, error) {
+	b, _, err := readSmallFile(f.lock, 4096)
+	if err != nil {
+		return spawner{}, err
+	}
+	return parseSpawner(b)
+}
+
+// readRecords reads <name>.pid and <name>.id. Either may be missing (an
+// error wrapping os.ErrNotExist); junk is ErrBadPIDFile or ErrBadIdentity.
+func (f *files) readRecords() (pid int, pidErr error, id identity, idErr error) {
+	pid, _, pidErr = readPIDFile(f.pid)
+	id, idErr = readIdentityFile(f.id)
+	return pid, pidErr, id, idErr
+}
+
+// readPIDFile returns the pid in path and the file's modification time.
+// Junk is ErrBadPIDFile; a file that cannot be opened keeps its own error.
+func readPIDFile(path string) (int, time.Time, error) {
+	b, mtime, err := readSmallFile(path, 64)
+	if errors.Is(err, errShape) {
+		return 0, time.Time{}, fmt.Errorf("%w: %v", ErrBadPIDFile, err)
+	}
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	pid, err := parsePID(b)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return pid, mtime, nil
+}
+
+func readIdentityFile(path string) (identity, error) {
+	b, _, err := readSmallFile(path, 64<<10)
+	if errors.Is(err, errShape) {
+		return identity{}, fmt.Errorf("%w: %v", ErrBadIdentity, err)
+	}
+	if err != nil {
+		return identity{}, err
+	}
+	id, err := parseIdentity(b)
+	if err != nil {
+		return identity{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return id, nil
+}
+
+// writeRecords writes <name>.id, then <name>.pid.
+func (f *files) writeRecords(id identity) error { return writePIDFiles(f.pid, f.id, id) }
+
+// writePIDFiles writes the identity record at idPath, then the pid file.
+func writePIDFiles(pidPath, idPath string, id identity) error {
+	b, err := json.Marshal(id)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(idPath, append(b, '\n')); err != nil {
+		return err
+	}
+	return writeFileAtomic(pidPath, []byte(strconv.Itoa(id.PID)+"\n"))
+}
+
+// writeID replaces <name>.id alone (a readiness recorded).
+func (f *files) writeID(id identity) error {
+	b, err := json.Marshal(id)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(f.id, append(b, '\n'))
+}
+
+// removeRecords removes <name>.pid and <name>.id. The caller holds the lock.
+func (f *files) removeRecords() error { return removePIDFiles(f.pid, f.id) }
+
+// removePIDFiles removes two record files; missing files are fine.
+func removePIDFiles(pidPath, idPath string) error {
+	var errs []error
+	for _, p := range []string{pidPath, idPath} {
+		if err := unix.Unlink(p); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, &os.PathError{Op: "remove", Path: p, Err: err})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// readWant reads <name>.want; a missing file is the zero want (down,
+// generation 0) with a nil error.
+func (f *files) readWant() (want, error) {
+	b, _, err := readSmallFile(f.want, 256)
+	if errors.Is(err, os.ErrNotExist) {
+		return want{}, nil
+	}
+	if err != nil {
+		return want{}, err
+	}
+	return parseWant(b), nil
+}
+
+// writeWant replaces <name>.want.
+func (f *files) writeWant(w want) error { return writeFileAtomic(f.want, w.format()) }
+
+// readStatus reads the supervisor's record; missing is the zero record.
+func (f *files) readStatus() (supRecord, error) {
+	b, _, err := readSmallFile(f.status, 64<<10)
+	if errors.Is(err, os.ErrNotExist) {
+		return supRecord{}, nil
+	}
+	if err != nil {
+		return supRecord{}, err
+	}
+	var r supRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return supRecord{}, fmt.Errorf("%s: %w", f.status, err)
+	}
+	return r, nil
+}
+
+// writeStatus replaces the supervisor's record (the lease holder only).
+func (f *files) writeStatus(r supRecord) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(f.status, append(b, '\n'))
+}
+
+// readExit reads a Func daemon's own exit record.
+func (f *files) readExit() (exitRecord, error) {
+	b, _, err := readSmallFile(f.exit, 1024)
+	if err != nil {
+		return exitRecord{}, err
+	}
+	var r exitRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return exitRecord{}, fmt.Errorf("%s: %w", f.exit, err)
+	}
+	return r, nil
+}
+
+// writeExitRecord is how a Func daemon records its own result (Main).
+func writeExitRecord(path string, r exitRecord) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, append(b, '\n'))
+}
+
+// isDisabled reports whether <name>.disabled exists. One planted by
+// another user is ErrUnsafe (and counts as disabled: refusing is safe).
+func (f *files) isDisabled() (bool, error) {
+	var st unix.Stat_t
+	err := unix.Lstat(f.disabled, &st)
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	if err != nil {
+		return true, &os.PathError{Op: "stat", Path: f.disabled, Err: err}
+	}
+	return true, checkOwner(&st, f.disabled)
+}
+
+// setDisabled creates or removes <name>.disabled.
+func (f *files) setDisabled(on bool) error {
+	if !on {
+		if err := unix.Unlink(f.disabled); err != nil && !errors.Is(err, unix.ENOENT) {
+			return &os.PathError{Op: "remove", Path: f.disabled, Err: err}
+		}
+		return nil
+	}
+	if err := f.ensureDirs(); err != nil {
+		return err
+	}
+	fd, err := unix.Open(f.disabled, unix.O_WRONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return &os.PathError{Op: "create", Path: f.disabled, Err: err}
+	}
+	return unix.Close(fd)
+}
+
+// takeLease tries to become the daemon's supervisor: an exclusive flock on
+// <name>.sup, held (through the returned fd) until releaseLease. The file is
+// opened read-write, so that its close on release (or on the holder's
+// death) is an IN_CLOSE_WRITE that wakes every standby. got is false when
+// another Manager holds it.
+func (f *files) takeLease() (fd int, got bool, err error) {
+	fd, err = openFile(f.sup, unix.O_RDWR|unix.O_CREAT|unix.O_NONBLOCK, 0o644, unix.S_IFREG)
+	if err != nil {
+		return -1, false, err
+	}
+	got, err = tryLock(fd)
+	if err != nil || !got {
+		unix.Close(fd)
+		return -1, false, err
+	}
+	unix.Pwrite(fd, []byte(fmt.Sprintf("%-12d\n", os.Getpid())), 0)
+	return fd, true, nil
+}
+
+// releaseLease gives up the supervision of the daemon.
+func releaseLease(fd int) { releaseLock(fd) }
+
+// leaseHeld reports whether a supervisor holds the lease. It takes the
+// lease for an instant when it is free, through a read-write open, so that
+// a standby that lost the race to this probe is woken again by its close.
+// A dir that cannot be written is never probed: read-only lookers do not
+// act, and say nothing is held.
+func (f *files) leaseHeld() bool {
+	fd, err := openFile(f.sup, unix.O_RDWR|unix.O_NONBLOCK, 0, unix.S_IFREG)
+	if err != nil {
+		return false
+	}
+	got, err := tryLock(fd)
+	if got {
+		releaseLock(fd)
+		return false
+	}
+	unix.Close(fd)
+	return err == nil
+}

@@ -1,0 +1,306 @@
+// owner.go is what a lone Daemon and a Manager share: the one mutex that
+// guards their daemons, the hub that wakes them, the heap of deadlines,
+// the set of daemons that have work, and the lossless event channel. Poll
+// of an owner touches only the daemons that have work.
+
+package launcher
+
+import (
+	"container/heap"
+	"sync"
+	"time"
+)
+
+// owner drives a set of daemons (one, for a lone Daemon).
+type owner struct {
+	mu      sync.Mutex
+	hub     *hub // nil where the platform has none
+	hubErr  error
+	members []*Daemon // by slot; nil where one was removed
+	due     dueHeap
+	touched []*Daemon // daemons with work for this Poll
+	spare   []*Daemon // the other buffer of touched, reused so a Poll allocates nothing
+	armed   time.Time // the timer's deadline
+	wake    chan struct{}
+	events  chan Event // nil until asked for (lone Daemon) or made (Manager)
+	pending []Event    // events the channel could not take yet
+	closed  bool
+	// sup is the Manager's supervision, nil for a lone Daemon. It sees
+	// every event (observe) and acts after each Poll or request (settle).
+	sup supervisor
+}
+
+// supervisor is the Manager's side of an owner.
+type supervisor interface {
+	observe(d *Daemon, ev Event, now time.Time)
+	settle(d *Daemon, now time.Time)
+	changed(d *Daemon, kinds fileKind, now time.Time)
+}
+
+func newOwner(eventBuffer int) *owner {
+	o := &owner{wake: make(chan struct{}, 1)}
+	if eventBuffer > 0 {
+		o.events = make(chan Event, eventBuffer)
+	}
+	o.hub, o.hubErr = newHub(o.wake)
+	return o
+}
+
+// join gives d a slot and watches its pid dir. The caller holds o.mu.
+func (o *owner) join(d *Daemon) {
+	d.own, d.slot, d.dueIdx = o, len(o.members), -1
+	o.members = append(o.members, d)
+	if o.hub != nil {
+		o.hub.watchDir(d.f.dir, d.f.name, d) // a missing dir is watched once Start makes it
+	}
+}
+
+// leave takes d out. The caller holds o.mu.
+func (o *owner) leave(d *Daemon) {
+	if d.dueIdx >= 0 {
+		heap.Remove(&o.due, d.dueIdx)
+	}
+	if o.hub != nil {
+		o.hub.unwatchDir(d.f.dir, d.f.name)
+	}
+	o.members[d.slot] = nil
+}
+
+// touch marks d as having work of kind m for the next round.
+func (o *owner) touch(d *Daemon, m mark) {
+	if d.marks == 0 {
+		o.touched = append(o.touched, d)
+	}
+	d.marks |= m
+}
+
+// poll is one round: it collects what the hub says (ready fds, changed
+// files, the timer), the due deadlines, and lets each daemon with work
+// act on it. The caller holds o.mu.
+func (o *owner) poll(now time.Time) {
+	if o.hub != nil {
+		o.hub.collect(func(kind, slot int, events uint32) {
+			switch kind {
+			case evTimer:
+				o.hub.drainTimer()
+			case evInotify:
+				o.hub.readChanges(func(d *Daemon, kinds fileKind) {
+					if d == nil {
+						for _, m := range o.members {
+							if m != nil {
+								m.dirty |= kinds
+								o.touch(m, markFiles)
+							}
+						}
+						return
+					}
+					d.dirty |= kinds
+					o.touch(d, markFiles)
+				})
+			case evConnector:
+				o.readExits()
+			default:
+				if slot >= 0 && slot < len(o.members) && o.members[slot] != nil {
+					o.touch(o.members[slot], markFor(kind))
+				}
+			}
+		})
+		if !pidfdOK() {
+			for _, d := range o.members {
+				if d != nil && d.proc != nil {
+					o.touch(d, markExit)
+				}
+			}
+		}
+	}
+	for len(o.due) > 0 && !now.Before(o.due[0].due) {
+		d := heap.Pop(&o.due).(*Daemon)
+		d.dueIdx = -1
+		o.touch(d, markDue)
+	}
+	// Daemons with work may give others work (a supervisor starting what
+	// waited for a dependency): go on until none is left.
+	for len(o.touched) > 0 {
+		ds := o.touched
+		o.touched = o.spare[:0]
+		for _, d := range ds {
+			m := d.marks
+			d.marks = 0
+			d.drive(now, m)
+			o.settle(d, now)
+		}
+		clear(ds)
+		o.spare = ds[:0]
+	}
+	o.deliver()
+	if o.hub != nil {
+		o.hub.rearm()
+	}
+}
+
+// settle passes d's new events to the supervisor and the channel, lets
+// the supervisor act, and files d's next deadline. The caller holds o.mu.
+func (o *owner) settle(d *Daemon, now time.Time) {
+	for first := true; first || len(d.fresh) > 0; first = false {
+		evs := d.fresh
+		d.fresh = nil
+		for _, ev := range evs {
+			if o.sup != nil {
+				o.sup.observe(d, ev, now)
+			}
+			if o.events != nil {
+				o.pending = append(o.pending, ev)
+			}
+		}
+		if o.sup != nil {
+			o.sup.settle(d, now)
+		}
+	}
+	o.schedule(d, d.nextDue())
+}
+
+// schedule files d under deadline t (zero: none) and arms the timer when
+// t is the nearest.
+func (o *owner) schedule(d *Daemon, t time.Time) {
+	switch {
+	case t.IsZero() && d.dueIdx >= 0:
+		heap.Remove(&o.due, d.dueIdx)
+	case t.IsZero():
+		return
+	case d.dueIdx >= 0:
+		d.due = t
+		heap.Fix(&o.due, d.dueIdx)
+	default:
+		d.due = t
+		heap.Push(&o.due, d)
+	}
+	if o.hub != nil {
+		var next time.Time
+		if len(o.due) > 0 {
+			next = o.due[0].due
+		}
+		if next != o.armed {
+			o.hub.arm(next)
+			o.armed = next
+		}
+	}
+}
+
+// deliver sends waiting events while the channel has room; if some are
+// left, Wake fires so that a later Poll sends them.
+func (o *owner) deliver() {
+	if o.events == nil || len(o.pending) == 0 {
+		return
+	}
+	sent := 0
+loop:
+	for _, ev := range o.pending {
+		select {
+		case o.events <- ev:
+			sent++
+		default:
+			break loop
+		}
+	}
+	o.pending = o.pending[:copy(o.pending, o.pending[sent:])]
+	if len(o.pending) > 0 {
+		o.signal()
+	}
+}
+
+// signal sends a wake-up without ever blocking.
+func (o *owner) signal() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// startWaker starts the hub's goroutine for Wake. The caller holds o.mu.
+func (o *owner) startWaker() {
+	if o.hub != nil && !o.closed {
+		o.hub.start()
+	}
+}
+
+// close stops the goroutine and closes the channel. The caller holds o.mu.
+func (o *owner) close() {
+	if o.closed {
+		return
+	}
+	o.closed = true
+	if o.hub != nil {
+		o.hub.close()
+	}
+	if o.events != nil {
+		close(o.events)
+	}
+}
+
+// What a registration in the hub's epoll set is; the slot says whose.
+const (
+	evPidfd     = iota + 1 // a daemon's main process exited
+	evNotify               // a daemon's sd_notify socket has datagrams
+	evReady                // a daemon's readiness file was written
+	evTimer                // the nearest deadline is due
+	evInotify              // a watched pid dir changed
+	evConnector            // the proc connector has exits of adopted daemons
+	evLog                  // a watched log grew (rotation)
+)
+
+// mark is the work a daemon has in a round, as a bit set.
+type mark uint8
+
+const (
+	markExit   mark = 1 << iota // its pidfd fired
+	markNotify                  // its notify socket has datagrams
+	markReady                   // its readiness FIFO has a line or hung up
+	markFiles                   // its files changed (Daemon.dirty says which)
+	markDue                     // its deadline is due
+	markLog                     // its log grew
+	markAll    = markExit | markNotify | markReady | markFiles | markDue | markLog
+)
+
+func markFor(kind int) mark {
+	switch kind {
+	case evPidfd:
+		return markExit
+	case evNotify:
+		return markNotify
+	case evReady:
+		return markReady
+	case evLog:
+		return markLog
+	}
+	return markAll
+}
+
+// dueHeap orders daemons by their next deadline.
+type dueHeap []*Daemon
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h dueHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].dueIdx, h[j].dueIdx = i, j
+}
+func (h *dueHeap) Push(x any) {
+	d := x.(*Daemon)
+	d.dueIdx = len(*h)
+	*h = append(*h, d)
+}
+func (h *dueHeap) Pop() any {
+	old := *h
+	d := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	d.dueIdx = -1
+	return d
+}
+
+// watchExit, unwatchExit, connExit and readExits are the hooks of the
+// proc connector (exit statuses of adopted daemons, as root).
+func (o *owner) watchExit(d *Daemon)          {}
+func (o *owner) unwatchExit(d *Daemon)        {}
+func (o *owner) connExit(pid int) *ExitStatus { return nil }
+func (o *owner) readExits()                   {}
