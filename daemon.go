@@ -38,8 +38,10 @@ type Daemon struct {
 
 	// Guarded by own.mu.
 	m            machine
-	proc         *process // the main process; nil when none is known
-	mainExited   bool     // proc has exited (Zombie, or Stopping a Zombie)
+	proc         *process  // the main process; nil when none is known
+	mainExited   bool      // proc has exited (Zombie, or Stopping a Zombie)
+	exitSeen     time.Time // an adopted proc's exit was seen, its status not yet known
+	exitRetry    time.Time // ... when to look for it again
 	seq          uint64
 	queue        []Event // a lone Daemon's events not yet returned by Poll
 	fresh        []Event // events not yet passed on by the owner
@@ -448,6 +450,9 @@ func (d *Daemon) status(enabled bool, now time.Time) Status {
 		WantUp: d.wantRec.Up, Restarts: d.rec.Restarts, GaveUp: d.rec.GaveUp, Supervisor: d.rec.Supervisor}
 	if st.LastExit == nil {
 		st.LastExit = d.rec.LastExit
+	}
+	if st.Reason == ReasonNone && st.State == Stopped && d.rec.LastReason != ReasonNone {
+		st.Reason, st.Since = d.rec.LastReason, d.rec.Since // what the supervisor saw last
 	}
 	if d.m.state == Stopped && d.rec.NextRestart.After(now) && !d.rec.GaveUp {
 		st.NextRestart = d.rec.NextRestart

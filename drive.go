@@ -74,7 +74,7 @@ func (d *Daemon) drive(now time.Time, m mark) {
 	if m&markFiles != 0 {
 		d.refresh(now)
 	}
-	if m&markExit != 0 {
+	if m&markExit != 0 || !d.exitRetry.IsZero() && !now.Before(d.exitRetry) {
 		d.checkExit(now)
 	}
 	if m&(markNotify|markReady) != 0 && d.notify != nil {
@@ -318,6 +318,12 @@ func (d *Daemon) adopt(now time.Time, f found) {
 }
 
 // checkExit reaps (our child) or notices (adopted) the main process's exit.
+//
+// The status of a process that is not our child comes a moment after its
+// pidfd says it exited: the proc connector's message follows the wake-up,
+// and PIDFD_INFO_EXIT is there once its parent has reaped it. So an
+// adopted exit without a status yet is looked at again a few times within
+// exitWaitMax before it is reported as unknown-exit.
 func (d *Daemon) checkExit(now time.Time) {
 	if d.proc == nil || d.mainExited {
 		return
@@ -327,9 +333,22 @@ func (d *Daemon) checkExit(now time.Time) {
 		return
 	}
 	known := st != nil || d.proc.own
-	if st == nil && !d.proc.own {
+	if !known {
 		st, known = d.adoptedExit()
+		if d.exitSeen.IsZero() {
+			d.exitSeen = now
+			if d.own.hub != nil {
+				d.own.hub.del(d.proc.pidfd) // readable for good now; the pidfd stays for the ioctl
+			}
+		}
+		if !known {
+			if wait := now.Sub(d.exitSeen); wait < exitWaitMax {
+				d.exitRetry = now.Add(min(max(2*wait, 2*time.Millisecond), exitWaitMax-wait))
+				return
+			}
+		}
 	}
+	d.exitSeen, d.exitRetry = time.Time{}, time.Time{}
 	d.mainExited = true
 	d.lastExit = st
 	d.unwatchProc()
@@ -344,11 +363,19 @@ func (d *Daemon) checkExit(now time.Time) {
 	d.apply(input{kind: inExited, exit: st, known: known, asked: asked}, now)
 }
 
-// adoptedExit learns how a process that is not our child ended: from its
-// own record (a Func daemon's, written by Main) or from the kernel's proc
-// connector (as root).
+// exitWaitMax is how long the status of an adopted process's exit is
+// waited for.
+const exitWaitMax = 100 * time.Millisecond
+
+// adoptedExit learns how a process that is not our child ended: from the
+// kernel's proc connector (as root), from the kernel once its parent
+// reaped it (PIDFD_INFO_EXIT), or from its own record (a Func daemon's,
+// written by Main).
 func (d *Daemon) adoptedExit() (*ExitStatus, bool) {
 	if st := d.own.connExit(d.proc.pid); st != nil {
+		return st, true
+	}
+	if st := d.proc.exitInfo(); st != nil {
 		return st, true
 	}
 	if r, err := d.f.readExit(); err == nil && r.PID == d.proc.pid && r.StartTicks == d.proc.start {
@@ -466,6 +493,9 @@ func (d *Daemon) emit(now time.Time, from, to State, r Reason, exit *ExitStatus,
 // supervisor's restart.
 func (d *Daemon) nextDue() time.Time {
 	t := d.m.deadline()
+	if !d.exitRetry.IsZero() && (t.IsZero() || d.exitRetry.Before(t)) {
+		t = d.exitRetry
+	}
 	if d.spec.LogMaxBytes > 0 && d.m.state != Stopped {
 		if l := d.nextLogCheck; t.IsZero() || l.Before(t) {
 			t = l
@@ -493,6 +523,7 @@ func (d *Daemon) sendSignal(sig syscall.Signal) error {
 	if p == nil {
 		return ErrNotRunning
 	}
+	d.own.syncExits() // the proc connector must know an adopted pid before it exits
 	if d.mainExited {
 		return d.signalLeftovers(sig)
 	}

@@ -128,3 +128,12 @@ func (e Event) String() string {
 	}
 	return s + ")"
 }
+
+// statusFromWait converts a wait status (as the kernel encodes it for
+// waitpid, the proc connector and PIDFD_INFO_EXIT) into an ExitStatus.
+func statusFromWait(ws syscall.WaitStatus) *ExitStatus {
+	if ws.Signaled() {
+		return &ExitStatus{Code: -1, Signal: ws.Signal(), CoreDumped: ws.CoreDump()}
+	}
+	return &ExitStatus{Code: ws.ExitStatus()}
+}

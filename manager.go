@@ -220,6 +220,22 @@ func (m *Manager) Remove(name string) error {
 	return nil
 }
 
+// Supervising returns the names of the daemons this Manager supervises
+// now (holds the lease of), in Add order. The others are supervised by
+// another Manager, which this one stands by for.
+func (m *Manager) Supervising() []string {
+	m.init()
+	m.own.mu.Lock()
+	defer m.own.mu.Unlock()
+	var names []string
+	for _, d := range m.order {
+		if d.lease >= 0 {
+			names = append(names, d.Name())
+		}
+	}
+	return names
+}
+
 // Daemon returns the named daemon, or nil.
 func (m *Manager) Daemon(name string) *Daemon {
 	m.init()

@@ -13,18 +13,22 @@ import (
 
 // owner drives a set of daemons (one, for a lone Daemon).
 type owner struct {
-	mu      sync.Mutex
-	hub     *hub // nil where the platform has none
-	hubErr  error
-	members []*Daemon // by slot; nil where one was removed
-	due     dueHeap
-	touched []*Daemon // daemons with work for this Poll
-	spare   []*Daemon // the other buffer of touched, reused so a Poll allocates nothing
-	armed   time.Time // the timer's deadline
-	wake    chan struct{}
-	events  chan Event // nil until asked for (lone Daemon) or made (Manager)
-	pending []Event    // events the channel could not take yet
-	closed  bool
+	mu           sync.Mutex
+	hub          *hub // nil where the platform has none
+	hubErr       error
+	members      []*Daemon // by slot; nil where one was removed
+	due          dueHeap
+	touched      []*Daemon // daemons with work for this Poll
+	spare        []*Daemon // the other buffer of touched, reused so a Poll allocates nothing
+	armed        time.Time // the timer's deadline
+	wake         chan struct{}
+	events       chan Event // nil until asked for (lone Daemon) or made (Manager)
+	pending      []Event    // events the channel could not take yet
+	closed       bool
+	adopted      map[int]*Daemon     // live main processes that are not our children, by pid
+	adoptedDirty bool                // ... changed since the proc connector was told
+	exits        map[int]*ExitStatus // statuses the proc connector gave, not yet taken
+
 	// sup is the Manager's supervision, nil for a lone Daemon. It sees
 	// every event (observe) and acts after each Poll or request (settle).
 	sup supervisor
@@ -83,6 +87,7 @@ func (o *owner) poll(now time.Time) {
 			switch kind {
 			case evTimer:
 				o.hub.drainTimer()
+				o.armed = time.Time{} // it fired: whatever comes next must be armed again
 			case evInotify:
 				o.hub.readChanges(func(d *Daemon, kinds fileKind) {
 					if d == nil {
@@ -133,6 +138,8 @@ func (o *owner) poll(now time.Time) {
 		o.spare = ds[:0]
 	}
 	o.deliver()
+	o.syncExits()
+	o.armTimer()
 	if o.hub != nil {
 		o.hub.rearm()
 	}
@@ -159,14 +166,13 @@ func (o *owner) settle(d *Daemon, now time.Time) {
 	o.schedule(d, d.nextDue())
 }
 
-// schedule files d under deadline t (zero: none) and arms the timer when
-// t is the nearest.
+// schedule files d under deadline t (zero: none) and arms the timer for
+// the nearest deadline of all.
 func (o *owner) schedule(d *Daemon, t time.Time) {
 	switch {
 	case t.IsZero() && d.dueIdx >= 0:
 		heap.Remove(&o.due, d.dueIdx)
 	case t.IsZero():
-		return
 	case d.dueIdx >= 0:
 		d.due = t
 		heap.Fix(&o.due, d.dueIdx)
@@ -174,15 +180,22 @@ func (o *owner) schedule(d *Daemon, t time.Time) {
 		d.due = t
 		heap.Push(&o.due, d)
 	}
-	if o.hub != nil {
-		var next time.Time
-		if len(o.due) > 0 {
-			next = o.due[0].due
-		}
-		if next != o.armed {
-			o.hub.arm(next)
-			o.armed = next
-		}
+	o.armTimer()
+}
+
+// armTimer sets the hub's timer to the nearest deadline, when that
+// changed (or the timer fired since).
+func (o *owner) armTimer() {
+	if o.hub == nil {
+		return
+	}
+	var next time.Time
+	if len(o.due) > 0 {
+		next = o.due[0].due
+	}
+	if !next.Equal(o.armed) {
+		o.hub.arm(next)
+		o.armed = next
 	}
 }
 
@@ -298,9 +311,56 @@ func (h *dueHeap) Pop() any {
 	return d
 }
 
-// watchExit, unwatchExit, connExit and readExits are the hooks of the
-// proc connector (exit statuses of adopted daemons, as root).
-func (o *owner) watchExit(d *Daemon)          {}
-func (o *owner) unwatchExit(d *Daemon)        {}
-func (o *owner) connExit(pid int) *ExitStatus { return nil }
-func (o *owner) readExits()                   {}
+// watchExit puts d's main process in the proc connector's set when it is
+// not our child (adopted): its status comes from there. The set is given
+// to the kernel once per round.
+func (o *owner) watchExit(d *Daemon) {
+	if o.hub == nil || d.proc == nil || d.proc.own || d.proc.pid <= 1 {
+		return
+	}
+	if o.adopted == nil {
+		o.adopted = map[int]*Daemon{}
+	}
+	o.adopted[d.proc.pid] = d
+	o.adoptedDirty = true
+}
+
+func (o *owner) unwatchExit(d *Daemon) {
+	if d.proc != nil && o.adopted[d.proc.pid] == d {
+		delete(o.adopted, d.proc.pid)
+		o.adoptedDirty = true
+	}
+}
+
+// readExits takes the statuses the proc connector reported.
+func (o *owner) readExits() {
+	o.hub.readExits(func(pid int, st *ExitStatus) {
+		if d := o.adopted[pid]; d != nil {
+			if o.exits == nil {
+				o.exits = map[int]*ExitStatus{}
+			}
+			o.exits[pid] = st
+			o.touch(d, markExit)
+		}
+	})
+}
+
+// connExit returns (once) the status the proc connector gave for pid.
+func (o *owner) connExit(pid int) *ExitStatus {
+	st := o.exits[pid]
+	delete(o.exits, pid)
+	return st
+}
+
+// syncExits gives the kernel the set of adopted pids, if it changed.
+func (o *owner) syncExits() {
+	if !o.adoptedDirty || o.hub == nil {
+		return
+	}
+	o.adoptedDirty = false
+	pids := make([]int, 0, len(o.adopted))
+	for pid := range o.adopted {
+		pids = append(pids, pid)
+	}
+	o.hub.setExitPIDs(pids)
+}

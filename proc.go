@@ -8,7 +8,6 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // procStat is what launcher needs of /proc/<pid>/stat.
@@ -67,8 +66,3 @@ const pfKthread = 0x00200000
 
 // kernelThread reports whether st is a kernel thread's.
 func (st procStat) kernelThread() bool { return st.flags&pfKthread != 0 }
-
-// startWallTime converts a start time in ticks after boot to wall time.
-func startWallTime(ticks uint64) time.Time {
-	return bootTime().Add(time.Duration(ticks) * (time.Second / clockTicks))
-}

@@ -114,3 +114,15 @@ func lockHolders(n int, dev, ino uint64) []int {
 	}
 	return pids
 }
+
+// startWallTime converts a start time in ticks after boot to wall time. It
+// goes through the age (CLOCK_BOOTTIME now, less the start), which is as
+// precise as the ticks; btime is whole seconds.
+func startWallTime(ticks uint64) time.Time {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) != nil {
+		return bootTime().Add(time.Duration(ticks) * (time.Second / clockTicks))
+	}
+	age := time.Duration(ts.Nano()) - time.Duration(ticks)*(time.Second/clockTicks)
+	return time.Now().Add(-age)
+}

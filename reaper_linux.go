@@ -114,6 +114,20 @@ func (p *process) signal(sig syscall.Signal) error {
 	return err
 }
 
+// exitInfo asks the kernel (PIDFD_INFO_EXIT, Linux 6.15) how a process
+// that is not our child ended; nil until its parent has reaped it, or
+// where the kernel cannot tell.
+func (p *process) exitInfo() *ExitStatus {
+	if p.pidfd < 0 {
+		return nil
+	}
+	info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_EXIT}
+	if unix.IoctlPidfdInfo(p.pidfd, &info) != nil || info.Mask&unix.PIDFD_INFO_EXIT == 0 {
+		return nil
+	}
+	return statusFromWait(syscall.WaitStatus(info.Exit_code))
+}
+
 // close releases the pidfd. The process is not touched.
 func (p *process) close() {
 	if p.pidfd >= 0 {

@@ -30,6 +30,9 @@ func (h *hub) start() error                           { return ErrUnsupported }
 func (h *hub) rearm()                                 {}
 func (h *hub) signal()                                {}
 func (h *hub) close()                                 {}
+func (h *hub) setExitPIDs([]int)                      {}
+func (h *hub) readExits(func(int, *ExitStatus))       {}
+func (p *process) exitInfo() *ExitStatus              { return nil }
 func (n *notifier) bind() error                       { return ErrUnsupported }
 func (n *notifier) read(int) notifyMsg                { return notifyMsg{} }
 func spawn(spawnRequest) (*process, error)            { return nil, ErrUnsupported }
@@ -39,6 +42,7 @@ func holdsLock(int, int, uint64, uint64) bool         { return false }
 func lockHolders(int, uint64, uint64) []int           { return nil }
 func bootID() string                                  { return "" }
 func pidNS() uint64                                   { return 0 }
+func startWallTime(uint64) time.Time                  { return time.Time{} }
 func bootTime() time.Time                             { return time.Time{} }
 func pidfdOK() bool                                   { return false }
 func runShim(string)                                  { os.Exit(127) }

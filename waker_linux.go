@@ -6,6 +6,7 @@ package launcher
 
 import (
 	"errors"
+	"os"
 	"time"
 	"unsafe"
 
@@ -29,6 +30,9 @@ type hub struct {
 	dirs            map[string]*dirWatch // by path
 	wds             map[int32]*dirWatch  // by inotify watch descriptor
 	fileWds         map[int32]*Daemon    // watches on single files: readiness files
+
+	xw       *exitWatch // the proc connector, as root, once a non-child is adopted
+	xwFailed bool       // ... could not be had: do not try again
 
 	outer, evfd int // -1 until the goroutine starts
 	wake        chan struct{}
@@ -303,8 +307,45 @@ func (h *hub) signal() {
 	}
 }
 
+// setExitPIDs makes the proc connector report the exits of pids (adopted
+// processes that are not our children, whose status waitid cannot give).
+// It is opened at the first such pid, as root only; elsewhere (or when it
+// cannot be had) the status comes from PIDFD_INFO_EXIT or an exit record.
+func (h *hub) setExitPIDs(pids []int) {
+	if h.xw == nil {
+		if len(pids) == 0 || h.xwFailed || os.Geteuid() != 0 {
+			return
+		}
+		xw, err := openExitWatch()
+		if err == nil {
+			err = h.add(xw.fd(), evConnector, -1)
+			if err != nil {
+				xw.close()
+			}
+		}
+		if err != nil {
+			h.xwFailed = true
+			return
+		}
+		h.xw = xw
+	}
+	h.xw.setPIDs(pids)
+}
+
+// readExits drains the proc connector.
+func (h *hub) readExits(fn func(pid int, st *ExitStatus)) {
+	if h.xw != nil {
+		h.xw.read(fn)
+	}
+}
+
 // close stops the goroutine (returning once it has) and closes every fd.
 func (h *hub) close() {
+	if h.xw != nil {
+		h.del(h.xw.fd())
+		h.xw.close()
+		h.xw = nil
+	}
 	if h.done != nil {
 		one := [8]byte{1}
 		unix.Write(h.evfd, one[:])

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -44,6 +45,7 @@ func TestScripts(t *testing.T) {
 			"waitfor":   cmdWaitFor,
 			"jsonfield": cmdJSONField,
 			"signal":    cmdSignal,
+			"waitgrep":  cmdWaitGrep,
 		},
 	})
 }
@@ -122,6 +124,34 @@ func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("waitfor %s %s = %s: still %v after %v", args[0], args[1], args[2], seen, timeout)
 		}
 		time.Sleep(delay) // a poll interval: the status decides
+	}
+}
+
+// waitgrep FILE REGEXP [TIMEOUT]: wait until FILE (the output of a
+// background command) has a line matching REGEXP.
+func cmdWaitGrep(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: waitgrep file regexp [timeout]")
+	}
+	timeout := 20 * time.Second
+	if len(args) > 2 {
+		d, err := time.ParseDuration(args[2])
+		ts.Check(err)
+		timeout = d
+	}
+	re, err := regexp.Compile("(?m)" + args[1])
+	ts.Check(err)
+	deadline := time.Now().Add(timeout)
+	var seen []byte
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		seen, _ = os.ReadFile(ts.MkAbs(args[0]))
+		if re.Match(seen) {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitgrep %s %q: not there after %v; it holds:\n%s", args[0], args[1], timeout, seen)
+		}
+		time.Sleep(delay) // a poll interval: the file decides
 	}
 }
 

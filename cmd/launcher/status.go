@@ -27,6 +27,9 @@ type statusJSON struct {
 	CPUSecs     float64    `json:"cpu_seconds"`
 	RSSBytes    int64      `json:"rss_bytes"`
 	NextRestart *time.Time `json:"next_restart,omitempty"`
+	GaveUp      bool       `json:"gave_up"`
+	Supervisor  int        `json:"supervisor,omitempty"`
+	Problem     string     `json:"problem,omitempty"`
 }
 
 // status prints the table (or JSON) and says, by its exit status, whether
@@ -77,7 +80,8 @@ func (c *cli) status(names []string) error {
 func toJSON(st launcher.Status) statusJSON {
 	j := statusJSON{Name: st.Name, State: st.State.String(), Reason: st.Reason.String(), PID: st.PID,
 		UptimeSecs: st.Uptime.Seconds(), Restarts: st.Restarts, Enabled: st.Enabled,
-		StatusText: st.StatusText, CPUSecs: st.CPUTime.Seconds(), RSSBytes: st.RSS, Wanted: "down"}
+		StatusText: st.StatusText, CPUSecs: st.CPUTime.Seconds(), RSSBytes: st.RSS, Wanted: "down",
+		GaveUp: st.GaveUp, Supervisor: st.Supervisor, Problem: st.Problem}
 	if st.WantUp {
 		j.Wanted = "up"
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -14,8 +16,10 @@ import (
 
 // up supervises in the foreground: it adopts what runs, starts the named
 // (or all enabled) daemons, restarts them per their policy and prints
-// every event, until SIGINT or SIGTERM; then it stops them all (in reverse
-// order) unless --keep, and a second signal kills what is left.
+// every event, until SIGINT or SIGTERM; then it stops every daemon it
+// supervises (in reverse order) unless --keep, and a second signal kills
+// what is left. Where another `up` supervises a daemon already, this one
+// stands by for it and takes over when that one goes; it says which.
 func (c *cli) up(names []string) error {
 	// Catch the signals first: a signal before Notify would be lost (a
 	// shell's background job starts with SIGINT ignored) or kill us with
@@ -23,6 +27,9 @@ func (c *cli) up(names []string) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	m, err := c.manager(true)
 	if err != nil {
 		return err
@@ -31,6 +38,25 @@ func (c *cli) up(names []string) error {
 	print := func(ev launcher.Event) {
 		fmt.Fprintf(c.stdout, "%s %s\n", ev.Time.Format("15:04:05.000"), colourEvent(c, ev))
 	}
+	var roles string
+	sayRoles := func() {
+		sup := m.Supervising()
+		var standby []string
+		for _, d := range m.Daemons() {
+			if !slices.Contains(sup, d.Name()) {
+				standby = append(standby, d.Name())
+			}
+		}
+		now := "supervising: " + strings.Join(sup, " ")
+		if len(standby) > 0 {
+			now += "; standing by (another up supervises): " + strings.Join(standby, " ")
+		}
+		if now != roles {
+			fmt.Fprintln(c.stderr, "launcher: "+now)
+			roles = now
+		}
+	}
+	sayRoles()
 	if len(names) == 0 {
 		for _, d := range m.Daemons() {
 			if d.IsEnabled() {
@@ -43,23 +69,32 @@ func (c *cli) up(names []string) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		select {
-		case <-sigs:
-			cancel()
-		case <-ctx.Done():
+		for {
+			select {
+			case <-sigs:
+				cancel()
+				return
+			case <-hup:
+				fmt.Fprintln(c.stderr, "launcher: SIGHUP: reloading the config is not supported yet; ignored")
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
-	drive(ctx, m, func() bool { return false }, print)
+	drive(ctx, m, func() bool { sayRoles(); return false }, print)
 	cancel()
 	if c.flags.keep {
 		fmt.Fprintln(c.stderr, "launcher: leaving the daemons running")
 		return nil
 	}
-	fmt.Fprintln(c.stderr, "launcher: stopping all daemons (again to kill them)")
-	m.Stop()
+	mine := m.Supervising()
+	fmt.Fprintln(c.stderr, "launcher: stopping the daemons it supervises (again to kill them)")
+	if len(mine) > 0 {
+		m.Stop(mine...)
+	}
 	allStopped := func() bool {
-		for _, st := range m.Status() {
-			if st.State != launcher.Stopped {
+		for _, n := range mine {
+			if m.Daemon(n).State() != launcher.Stopped {
 				return false
 			}
 		}
@@ -70,7 +105,9 @@ func (c *cli) up(names []string) error {
 	go func() {
 		select {
 		case <-sigs:
-			m.ForceStop()
+			if len(mine) > 0 {
+				m.ForceStop(mine...)
+			}
 			stopCancel()
 		case <-stopCtx.Done():
 		}
