@@ -1,0 +1,1004 @@
+//go:build linux
+
+// protocol_test.go tests the pid dir as a protocol between controllers
+// (DESIGN.md section 4, issue 8 points 2-9) with real processes: controller
+// processes (controller_test.go) that are SIGKILLed at random points,
+// Managers standing by for each other, intents, new instances, shared
+// status, exit statuses and readiness of adopted daemons, unsafe and
+// read-only pid dirs.
+//
+// The truth about which processes are a daemon's is taken from the kernel
+// (who holds its lock: /proc/*/fd), never from the library.
+
+package launcher
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+var long = flag.Bool("long", false, "run the protocol tests' full iteration counts (200 kills per variant)")
+
+func init() {
+	// exitonusr1: runs until SIGUSR1 (or its stop signal); on SIGUSR1 it
+	// exits with the code in its data: 1 by returning an error (so Main
+	// records it in <name>.exit), any other code by os.Exit (which Main
+	// never sees).
+	helpers["exitonusr1"] = func(ctx context.Context, data []byte) error {
+		code, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		fmt.Println("waiting for SIGUSR1")
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-usr1:
+		case <-time.After(helperLifetime):
+			return nil
+		}
+		if code == 1 {
+			return errors.New("asked to fail")
+		}
+		os.Exit(code)
+		return nil
+	}
+	// notifyto: an sd_notify daemon that sends each message to the
+	// socket's path (as sd_notify does), not through a socket connected
+	// once: so a controller that binds the socket after its starter died
+	// gets what it sends from then on. READY=1 once the file named by its
+	// data exists, then WATCHDOG=1 every 20ms while <data>.beat exists.
+	helpers["notifyto"] = func(ctx context.Context, data []byte) error {
+		path := os.Getenv("NOTIFY_SOCKET")
+		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		send := func(msg string) { unix.Sendto(fd, []byte(msg), 0, &unix.SockaddrUnix{Name: path}) }
+		exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+		flag := string(data)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		limit := time.After(helperLifetime)
+		ready := false
+		for {
+			if !ready && exists(flag) {
+				send("READY=1")
+				ready = true
+			}
+			if ready && exists(flag+".beat") {
+				send("WATCHDOG=1")
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+			case <-limit:
+				return nil
+			}
+		}
+	}
+}
+
+// ---- the truth: who holds a daemon's lock ----
+
+// holder is a process that holds a daemon's lock file open.
+type holder struct {
+	pid   int
+	start uint64
+	fd    int
+}
+
+// lockHolders0 scans /proc for processes (other than this one) that have
+// the lock file open: at fd 3 only (what proves a daemon), or at any fd.
+// A missing lock file has no holders.
+func lockHolders0(lock string, anyFD bool) []holder {
+	var lst unix.Stat_t
+	if unix.Stat(lock, &lst) != nil {
+		return nil
+	}
+	dir, err := os.Open("/proc")
+	if err != nil {
+		return nil
+	}
+	names, _ := dir.Readdirnames(-1)
+	dir.Close()
+	self := os.Getpid()
+	var hs []holder
+	var fds []string
+	for _, name := range names {
+		pid, err := strconv.Atoi(name)
+		if err != nil || pid == self {
+			continue
+		}
+		fdDir := "/proc/" + name + "/fd/"
+		fds = append(fds[:0], "3")
+		if anyFD {
+			fds = fds[:0]
+			if f, err := os.Open(fdDir); err == nil {
+				fds, _ = f.Readdirnames(-1)
+				f.Close()
+			}
+		}
+		for _, fd := range fds {
+			var st unix.Stat_t
+			if unix.Stat(fdDir+fd, &st) != nil || st.Dev != lst.Dev || st.Ino != lst.Ino {
+				continue
+			}
+			ps, err := readProcStat(pid)
+			if err != nil || ps.state == 'Z' || ps.state == 'X' {
+				continue
+			}
+			n, _ := strconv.Atoi(fd)
+			hs = append(hs, holder{pid: pid, start: ps.startTicks, fd: n})
+		}
+	}
+	return hs
+}
+
+// both returns the holders (by pid and start time) in a and in b.
+func both(a, b []holder) []holder {
+	var out []holder
+	for _, x := range a {
+		for _, y := range b {
+			if x.pid == y.pid && x.start == y.start {
+				out = append(out, x)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// describeProcs says what each holder is, for failure messages.
+func describeProcs(hs []holder) string {
+	var b strings.Builder
+	for _, h := range hs {
+		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", h.pid))
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", h.pid))
+		fmt.Fprintf(&b, "[pid %d fd %d cmd %q stat %q] ", h.pid, h.fd,
+			strings.ReplaceAll(string(cmd), "\x00", " "), strings.TrimSpace(string(stat)))
+	}
+	return b.String()
+}
+
+// killHolders SIGKILLs (through a pidfd, after checking the start time)
+// processes a test's controllers started and it found still holding a
+// daemon's lock; it is for the cleanup of a failed check.
+func killHolders(hs []holder) {
+	for _, h := range hs {
+		if h.pid <= 1 {
+			continue
+		}
+		fd, err := unix.PidfdOpen(h.pid, 0)
+		if err != nil {
+			continue
+		}
+		if st, err := readProcStat(h.pid); err == nil && st.startTicks == h.start {
+			unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+		}
+		unix.Close(fd)
+	}
+}
+
+// killPID SIGKILLs pid through a pidfd (a daemon the test itself saw
+// through its files and proved to hold the lock).
+func killPID(t *testing.T, pid int, sig syscall.Signal) {
+	t.Helper()
+	if pid <= 1 {
+		t.Fatalf("killPID(%d)", pid)
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		t.Fatalf("pidfd_open(%d): %v", pid, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil {
+		t.Fatalf("pidfd_send_signal(%d, %v): %v", pid, sig, err)
+	}
+}
+
+// ---- controller processes ----
+
+// ctlProc is a controller process (controller_test.go's modes) run by the
+// test, under a reaper that stands in for init (so its orphaned daemons
+// are not this process's children and are reaped promptly), or directly
+// (so its orphaned daemons become this process's children, unreaped until
+// the test reaps them).
+type ctlProc struct {
+	t     *testing.T
+	cmd   *exec.Cmd // the reaper, or the controller itself
+	in    io.WriteCloser
+	lines chan string
+	pid   int // the controller's
+	pidfd int
+	ready string // its first line
+	mu    sync.Mutex
+	seen  []string
+}
+
+// raceEnv keeps the race detector from sleeping a second at each helper's
+// exit (its atexit_sleep_ms default).
+func raceEnv() string { return "GORACE=" + os.Getenv("GORACE") + " atexit_sleep_ms=0" }
+
+func startCtl(t *testing.T, mode string, spec Spec, direct bool, env ...string) *ctlProc {
+	t.Helper()
+	var mine []string
+	if direct {
+		mine = append(mine, "LAUNCHER_TEST_CONTROLLER="+mode)
+	} else {
+		mine = append(mine, "LAUNCHER_TEST_CONTROLLER=reaper", "LT_INNER="+mode)
+	}
+	c := launchHelper(t, append(append(specEnv(spec), mine...), env...))
+	c.ready = c.expect("ready line", func(l string) bool { return strings.HasPrefix(l, "ready ") }, 30*time.Second)
+	f := strings.Fields(c.ready)
+	c.pid, _ = strconv.Atoi(f[1])
+	if c.pid <= 1 {
+		t.Fatalf("controller said %q", c.ready)
+	}
+	// The controller waits for the test now (or runs until killed): its pid
+	// is its own. Check it is ours before taking a handle on it.
+	var err error
+	if c.pidfd, err = unix.PidfdOpen(c.pid, 0); err != nil {
+		t.Fatalf("pidfd_open(%d): %v", c.pid, err)
+	}
+	if pp := ppid(c.pid); pp != c.cmd.Process.Pid && c.pid != c.cmd.Process.Pid {
+		t.Fatalf("controller %d has parent %d, not %d", c.pid, pp, c.cmd.Process.Pid)
+	}
+	return c
+}
+
+// launchHelper runs this test binary with env added to ours, its stdout
+// read line by line into c.lines.
+func launchHelper(t *testing.T, env []string) *ctlProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = mergeEnv(os.Environ(), append([]string{raceEnv()}, env...))
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &ctlProc{t: t, cmd: cmd, in: in, lines: make(chan string, 1024), pidfd: -1}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			c.lines <- sc.Text()
+		}
+		close(c.lines)
+	}()
+	t.Cleanup(c.cleanup)
+	return c
+}
+
+// ppid reads a process's parent pid from /proc.
+func ppid(pid int) int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[1])
+	return n
+}
+
+// expect waits for a line of the controller's that matches, and returns it.
+func (c *ctlProc) expect(what string, match func(string) bool, timeout time.Duration) string {
+	c.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case l, ok := <-c.lines:
+			if !ok {
+				c.t.Fatalf("controller ended before %s; it said %q", what, c.said())
+			}
+			c.mu.Lock()
+			c.seen = append(c.seen, l)
+			c.mu.Unlock()
+			if match(l) {
+				return l
+			}
+		case <-deadline:
+			c.t.Fatalf("timed out waiting for %s from the controller; it said %q", what, c.said())
+		}
+	}
+}
+
+func (c *ctlProc) said() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.seen)
+}
+
+// kill SIGKILLs the controller and waits until it has exited.
+func (c *ctlProc) kill() {
+	if c.pidfd >= 0 {
+		unix.PidfdSendSignal(c.pidfd, unix.SIGKILL, nil, 0)
+		waitPidfd(c.pidfd)
+	}
+}
+
+// cleanup kills the controller, closes its input and waits for the
+// reaper, which exits once every daemon orphaned to it is gone: one still
+// running there is a failure (and is killed).
+func (c *ctlProc) cleanup() {
+	c.kill()
+	if c.pidfd >= 0 {
+		unix.Close(c.pidfd)
+		c.pidfd = -1
+	}
+	c.in.Close()
+	done := make(chan error, 1)
+	go func() { done <- c.cmd.Wait() }()
+	select {
+	case <-done:
+		return
+	case <-time.After(10 * time.Second):
+	}
+	// Something still runs under the reaper: our daemons. Say what, and
+	// kill them (and the reaper).
+	var left []holder
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err == nil && pid > 1 && ppid(pid) == c.cmd.Process.Pid {
+			if st, err := readProcStat(pid); err == nil {
+				left = append(left, holder{pid: pid, start: st.startTicks})
+			}
+		}
+	}
+	c.t.Errorf("processes left running under the controller's reaper: %s", describeProcs(left))
+	killHolders(left)
+	c.cmd.Process.Kill()
+	<-done
+}
+
+// ---- watching several owners at once ----
+
+// eventLog collects the events of lone Daemons and Managers.
+type eventLog struct {
+	mu  sync.Mutex
+	evs []Event
+}
+
+func (l *eventLog) add(evs ...Event) {
+	l.mu.Lock()
+	l.evs = append(l.evs, evs...)
+	l.mu.Unlock()
+}
+
+func (l *eventLog) all() []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.evs)
+}
+
+func (l *eventLog) String() string { return fmt.Sprint(l.all()) }
+
+// drive polls the Managers and lone Daemons whenever one of them wakes
+// (Manager events are read from Events into mlog, the events of ds[i]
+// from Poll into dlogs[i], or dlogs[0] for all) until cond holds, failing
+// after the deadline with describe(). Without a wake-up it looks again
+// after a second: progress only then is reported (a lost wake-up).
+func drive(t *testing.T, what string, ms []*Manager, mlog *eventLog, ds []*Daemon, dlogs []*eventLog,
+	cond func() bool, describe func() string) {
+	t.Helper()
+	var cases []reflect.SelectCase
+	for _, m := range ms {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(m.Wake())},
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(m.Events())})
+	}
+	for _, d := range ds {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(d.Wake())})
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	timer := time.NewTimer(time.Second)
+	defer timer.Stop()
+	cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)})
+	byTimer := false
+	for {
+		now := time.Now()
+		for _, m := range ms {
+			m.Poll(now)
+			for drained := false; !drained; {
+				select {
+				case ev, ok := <-m.Events():
+					if ok {
+						mlog.add(ev)
+					} else {
+						drained = true
+					}
+				default:
+					drained = true
+				}
+			}
+		}
+		for i, d := range ds {
+			evs := d.Poll(now)
+			if len(dlogs) > i {
+				dlogs[i].add(evs...)
+			} else if len(dlogs) > 0 {
+				dlogs[0].add(evs...)
+			}
+		}
+		if cond() {
+			if byTimer {
+				t.Logf("note: %s came about with no wake-up (seen after a 1s look)", what)
+			}
+			return
+		}
+		if now.After(deadline) {
+			t.Fatalf("timed out waiting for %s; %s", what, describe())
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(min(time.Until(deadline)+time.Millisecond, time.Second))
+		i, v, ok := reflect.Select(cases)
+		byTimer = i == len(cases)-1
+		if ok && v.Type() == reflect.TypeOf(Event{}) {
+			mlog.add(v.Interface().(Event))
+		}
+	}
+}
+
+// closeManager kills the daemons a Manager has, polls them to Stopped and
+// closes it (newManager's cleanup, for a Manager made by hand).
+func closeManager(t *testing.T, m *Manager) {
+	m.ForceStop()
+	for _, d := range m.Daemons() {
+		waitState(t, d, Stopped)
+	}
+	m.Close()
+}
+
+// specIn returns a spec in the same dirs as spec, with a new name.
+func specIn(spec Spec, name string) Spec {
+	s := spec
+	s.Name = name
+	return s
+}
+
+// ---- point 3: recovery after a controller killed at a random point ----
+
+// recoveryVariant is one kind of controller work that is interrupted.
+type recoveryVariant struct {
+	name, mode string
+	spec       func(base Spec, i int) Spec // the daemon of iteration i
+}
+
+// recoveryStats counts what the fresh controller found.
+type recoveryStats struct {
+	iterations, alive, noRecord, adoptedStarting, adoptedRunning, zombie, nothing int
+	short                                                                         int // kills within 3ms of go
+}
+
+func TestRecoveryAfterControllerKilled(t *testing.T) {
+	t.Parallel()
+	n := 25
+	if *long {
+		n = 200
+	}
+	sleepCmd := func(s Spec) Spec { s.Func, s.Command = "", []string{"sleep", "300"}; return s }
+	variants := []recoveryVariant{
+		{"start", "ready-start", func(s Spec, i int) Spec {
+			if i%3 != 0 {
+				return sleepCmd(s)
+			}
+			return s
+		}},
+		{"restart", "ready-restart", func(s Spec, i int) Spec {
+			if i%4 != 0 {
+				return sleepCmd(s)
+			}
+			return s
+		}},
+		{"supervise", "supervise", func(s Spec, i int) Spec {
+			s.Restart, s.RestartDelay, s.MaxRestartDelay, s.MaxRestarts = RestartAlways, time.Millisecond, 2*time.Millisecond, -1
+			s.StartSecs = 5 * time.Millisecond
+			if i%2 == 0 {
+				s.Func, s.Command = "", []string{"sh", "-c", "sleep 0.01; exit 1"}
+			} else {
+				s.Func = "fail"
+			}
+			return s
+		}},
+	}
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
+			base := testSpec(t, "rec-"+v.name, "sleep")
+			base.StartSecs = -1
+			r := launchHelper(t, []string{"LAUNCHER_TEST_CONTROLLER=reaper-loop", "LT_INNER=" + v.mode})
+			rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 8))
+			var st recoveryStats
+			began := time.Now()
+			failures := 0
+			for i := range n {
+				spec := v.spec(base, i)
+				env := specEnv(spec)
+				if v.mode == "supervise" {
+					env = append(env, "LT_START=1")
+				}
+				raw, _ := json.Marshal(env)
+				// Half the kills land within 3ms of go (the spawn and the
+				// records), half anywhere in 20ms.
+				limit := 20 * time.Millisecond
+				if rng.IntN(2) == 0 {
+					limit = 3 * time.Millisecond
+					st.short++
+				}
+				delay := time.Duration(rng.Int64N(int64(limit)))
+				fmt.Fprintf(r.in, "run %s %s\n", delay, base64.StdEncoding.EncodeToString(raw))
+				line := r.expect("the controller killed", func(l string) bool {
+					return strings.HasPrefix(l, "killed ") || strings.HasPrefix(l, "error")
+				}, 30*time.Second)
+				if !strings.HasPrefix(line, "killed ") {
+					t.Fatalf("iteration %d: %s", i, line)
+				}
+				if !checkRecovery(t, spec, i, rng, &st) {
+					failures++
+					if failures >= 3 {
+						t.Fatalf("stopping after %d failed iterations", failures)
+					}
+				}
+			}
+			t.Logf("%s: %d kills in %v (%d within 3ms of go): daemon alive at the check %d times (without a record naming it %d; adopted starting %d, running %d, zombie %d); nothing left %d times",
+				v.name, st.iterations, time.Since(began).Round(time.Millisecond), st.short, st.alive, st.noRecord,
+				st.adoptedStarting, st.adoptedRunning, st.zombie, st.nothing)
+		})
+	}
+}
+
+// checkRecovery is the check after one killed controller: a fresh Daemon
+// must see every process that holds the lock at fd 3 (State is not
+// Stopped while one does), and Stop or ForceStop must leave none.
+func checkRecovery(t *testing.T, spec Spec, i int, rng *rand.Rand, st *recoveryStats) bool {
+	t.Helper()
+	st.iterations++
+	lock := filepath.Join(spec.PIDDir, spec.Name+".lock")
+	h1 := lockHolders0(lock, false)
+	id, idErr := readIdentityFile(filepath.Join(spec.PIDDir, spec.Name+".id"))
+	d, err := New(spec)
+	if err != nil {
+		t.Fatalf("iteration %d: New: %v", i, err)
+	}
+	defer d.Close()
+	h2 := lockHolders0(lock, false)
+	s := d.Status()
+	ok := true
+	alive := both(h1, h2)
+	switch {
+	case len(alive) == 0:
+		st.nothing++
+	case s.State == Stopped:
+		t.Errorf("iteration %d: processes hold the lock at fd 3 before and after New, but the fresh Daemon says %v (problem %q); holders %s",
+			i, s.State, s.Problem, describeProcs(alive))
+		ok = false
+	default:
+		st.alive++
+		if idErr != nil || !slices.ContainsFunc(alive, func(h holder) bool { return h.pid == id.PID }) {
+			st.noRecord++
+		}
+		switch s.State {
+		case Starting:
+			st.adoptedStarting++
+		case Running:
+			st.adoptedRunning++
+		case Zombie:
+			st.zombie++
+		}
+		if s.State != Zombie && !slices.ContainsFunc(h2, func(h holder) bool { return h.pid == s.PID }) {
+			t.Errorf("iteration %d: adopted pid %d (%v), which does not hold the lock; holders %s", i, s.PID, s.State, describeProcs(h2))
+			ok = false
+		}
+	}
+	var serr error
+	if rng.IntN(2) == 0 {
+		serr = d.Stop()
+	} else {
+		serr = d.ForceStop()
+	}
+	if serr != nil {
+		t.Errorf("iteration %d: stop: %v", i, serr)
+		ok = false
+	}
+	evs := waitState(t, d, Stopped)
+	if h3 := lockHolders0(lock, true); len(h3) > 0 {
+		t.Errorf("iteration %d: stopped (events %v), but processes still hold the lock: %s", i, evs, describeProcs(h3))
+		killHolders(h3)
+		ok = false
+	}
+	return ok
+}
+
+// ---- point 5: one supervisor per daemon, hot standby ----
+
+// parseEvent reads a controller's "event ..." line.
+type ctlEvent struct {
+	daemon       string
+	from, to     string
+	reason       string
+	pid          int
+	code, signal int
+	exitKnown    bool
+}
+
+func parseEventLine(l string) (ctlEvent, bool) {
+	f := strings.Fields(l)
+	if len(f) != 7 || f[0] != "event" {
+		return ctlEvent{}, false
+	}
+	ev := ctlEvent{daemon: f[1], from: f[2], to: f[3], reason: f[4]}
+	ev.pid, _ = strconv.Atoi(f[5])
+	if f[6] != "none" {
+		ev.exitKnown = true
+		fmt.Sscanf(f[6], "%d/%d", &ev.code, &ev.signal)
+	}
+	return ev, true
+}
+
+// Two supervising Managers on one daemon: the one in another process holds
+// the lease, the one here stands by (observes, restarts nothing); a daemon
+// killed is replaced exactly once, by the supervisor; when the supervisor
+// is SIGKILLed, the standby takes over within 100ms (the median of several
+// rounds) and restarts the daemon when it is killed next.
+func TestHotStandby(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "standby", "")
+	spec.Command = []string{"sleep", "300"}
+	spec.StartSecs = 20 * time.Millisecond
+	spec.Restart, spec.RestartDelay, spec.MaxRestarts = RestartAlways, 5*time.Millisecond, -1
+	lock := filepath.Join(spec.PIDDir, spec.Name+".lock")
+	const rounds = 5
+	var takeovers []time.Duration
+	for round := range rounds {
+		last := round == rounds-1
+		var env []string
+		if round == 0 {
+			env = append(env, "LT_START=1")
+		}
+		b := startCtl(t, "supervise", spec, false, env...)
+		b.expect("B supervising", func(l string) bool { return strings.HasPrefix(l, `supervising "standby"`) }, 20*time.Second)
+		a := NewManager(Options{})
+		if last {
+			t.Cleanup(func() { closeManager(t, a) })
+		}
+		if err := a.Add(spec); err != nil {
+			t.Fatal(err)
+		}
+		var alog eventLog
+		ad := a.Daemon(spec.Name)
+		describe := func() string {
+			return fmt.Sprintf("A supervises %v, status %+v, events %v; B said %q", a.Supervising(), ad.Status(), &alog, b.said())
+		}
+		drive(t, "A sees the daemon running", []*Manager{a}, &alog, nil, nil,
+			func() bool { return ad.State() == Running }, describe)
+		if s := a.Supervising(); len(s) != 0 {
+			t.Fatalf("round %d: the standby supervises %v while B holds the lease", round, s)
+		}
+		if st := ad.Status(); st.Supervisor != b.pid {
+			t.Errorf("round %d: status says supervisor %d, want B %d", round, st.Supervisor, b.pid)
+		}
+		if round == 0 {
+			// A daemon killed is replaced once, by B; A observes.
+			old := ad.PID()
+			before := ad.Status().Restarts
+			killPID(t, old, syscall.SIGKILL)
+			drive(t, "A sees the replacement running", []*Manager{a}, &alog, nil, nil,
+				func() bool { return ad.State() == Running && ad.PID() != old && ad.PID() != 0 }, describe)
+			newPID := ad.PID()
+			b.expect("B's restart", func(l string) bool {
+				ev, ok := parseEventLine(l)
+				return ok && ev.to == "starting" && ev.pid == newPID
+			}, 20*time.Second)
+			for _, ev := range alog.all() {
+				if (ev.To == Starting || ev.To == Running) && ev.From != Starting && ev.Reason != ReasonAdopted {
+					t.Errorf("the standby started the daemon itself: %v (events %v)", ev, &alog)
+				}
+			}
+			if hs := lockHolders0(lock, false); len(hs) != 1 || hs[0].pid != newPID {
+				t.Errorf("after one kill, lock holders %s, want only %d", describeProcs(hs), newPID)
+			}
+			drive(t, "the restart counted in the shared record", []*Manager{a}, &alog, nil, nil,
+				func() bool { return ad.Status().Restarts == before+1 }, describe)
+			for _, l := range b.said() {
+				if ev, ok := parseEventLine(l); ok && ev.to == "starting" && ev.pid != newPID && ev.pid != old {
+					t.Errorf("B started a third process: %q (said %q)", l, b.said())
+				}
+			}
+		}
+		// Kill the supervisor: the standby takes over.
+		t0 := time.Now()
+		b.kill()
+		drive(t, "the standby takes over", []*Manager{a}, &alog, nil, nil,
+			func() bool { return slices.Contains(a.Supervising(), spec.Name) }, describe)
+		took := time.Since(t0)
+		takeovers = append(takeovers, took)
+		if st := ad.Status(); st.Supervisor != os.Getpid() {
+			t.Errorf("round %d: after the takeover the status says supervisor %d, want %d", round, st.Supervisor, os.Getpid())
+		}
+		if last {
+			// Its first restart.
+			old := ad.PID()
+			t1 := time.Now()
+			killPID(t, old, syscall.SIGKILL)
+			var restartEv Event
+			drive(t, "the new supervisor restarts the daemon", []*Manager{a}, &alog, nil, nil, func() bool {
+				for _, ev := range alog.all() {
+					if ev.To == Starting && ev.Reason == ReasonBackoff {
+						restartEv = ev
+						return true
+					}
+				}
+				return false
+			}, describe)
+			t.Logf("after the takeover: killed %d, restarted as %d %v later", old, restartEv.PID, restartEv.Time.Sub(t1).Round(time.Microsecond))
+			drive(t, "the restarted daemon running", []*Manager{a}, &alog, nil, nil,
+				func() bool { return ad.State() == Running }, describe)
+		} else {
+			a.Close()
+		}
+	}
+	sorted := slices.Clone(takeovers)
+	slices.Sort(sorted)
+	median := sorted[len(sorted)/2]
+	t.Logf("takeover after SIGKILL of the supervisor: %v (median %v)", takeovers, median)
+	if median > 100*time.Millisecond {
+		t.Errorf("takeover median %v > 100ms (measured from the SIGKILL of the supervisor to Supervising() naming the daemon, Poll on Wake; all %v)", median, takeovers)
+	}
+}
+
+// ---- point 5: intents ----
+
+// With a supervisor present, another controller's Stop, Start and Restart
+// are intents the supervisor carries out: the stop is requested-elsewhere
+// on both sides (never crashed), the start is the supervisor's (and what
+// it started is supervised: killed, it is restarted), the restart gives a
+// new pid.
+func TestIntentsCarriedOutBySupervisor(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{})
+	spec := Spec{Name: "intent", Command: []string{"sleep", "300"}, StartSecs: 20 * time.Millisecond,
+		Restart: RestartOnFailure, RestartDelay: 5 * time.Millisecond, PIDDir: m.opts.PIDDir, LogDir: m.opts.LogDir}
+	if err := m.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	md := m.Daemon(spec.Name)
+	var mlog, llog eventLog
+	l := newDaemon(t, spec)
+	ms, ls := []*Manager{m}, []*Daemon{l}
+	describe := func() string {
+		return fmt.Sprintf("manager: %v %+v events %v; lone: %+v events %v", md.State(), md.Status(), &mlog, l.Status(), &llog)
+	}
+	run := func(what string, cond func() bool) {
+		t.Helper()
+		drive(t, what, ms, &mlog, ls, []*eventLog{&llog}, cond, describe)
+	}
+	run("both see it running", func() bool { return md.State() == Running && l.State() == Running && l.PID() == md.PID() })
+	if s := m.Supervising(); !slices.Contains(s, spec.Name) {
+		t.Fatalf("the Manager supervises %v", s)
+	}
+	if st := l.Status(); st.Supervisor != os.Getpid() || !st.WantUp {
+		t.Errorf("lone status %+v: want supervisor %d, wanted up", st, os.Getpid())
+	}
+	noCrash := func(what string, log *eventLog, from int) {
+		t.Helper()
+		for _, ev := range log.all()[from:] {
+			if ev.Reason == ReasonCrashed || ev.Reason == ReasonUnknownExit || ev.Reason == ReasonExited {
+				t.Errorf("%s: %v after %s (all events %v)", what, ev, what, log)
+			}
+		}
+	}
+
+	// Stop.
+	mFrom, lFrom := len(mlog.all()), len(llog.all())
+	pid := l.PID()
+	if err := l.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	run("both see it stopped", func() bool { return md.State() == Stopped && l.State() == Stopped })
+	if pidAlive(pid) {
+		t.Fatalf("pid %d alive after the stop", pid)
+	}
+	for _, side := range []struct {
+		name string
+		log  *eventLog
+		from int
+	}{{"manager", &mlog, mFrom}, {"lone", &llog, lFrom}} {
+		evs := side.log.all()[side.from:]
+		if len(evs) == 0 || evs[len(evs)-1].To != Stopped || evs[len(evs)-1].Reason != ReasonRequestedElsewhere {
+			t.Errorf("%s: events after the lone Stop %v, want the last stopped (requested-elsewhere)", side.name, evs)
+		}
+	}
+	if st := m.Status()[0]; st.Reason != ReasonRequestedElsewhere || st.WantUp {
+		t.Errorf("manager status %+v, want stopped (requested-elsewhere), wanted down", st)
+	}
+	noCrash("the stop", &mlog, mFrom)
+	noCrash("the stop", &llog, lFrom)
+
+	// Start.
+	mFrom, lFrom = len(mlog.all()), len(llog.all())
+	if err := l.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	if st := l.State(); st != Stopped {
+		t.Errorf("the lone Daemon is %v right after asking the supervisor to start", st)
+	}
+	run("both see it running again", func() bool {
+		return md.State() == Running && l.State() == Running && l.PID() == md.PID() && l.PID() != pid
+	})
+	if evs := mlog.all()[mFrom:]; len(evs) == 0 || evs[0].To != Starting || evs[0].Reason != ReasonRequestedElsewhere {
+		t.Errorf("manager events after the lone Start %v, want starting (requested-elsewhere) first", evs)
+	}
+	if evs := llog.all()[lFrom:]; len(evs) == 0 || evs[0].Reason != ReasonAdopted {
+		t.Errorf("lone events after its Start %v, want adopted first", evs)
+	}
+	// What was started this way is supervised: killed, it is restarted.
+	pid = md.PID()
+	killPID(t, pid, syscall.SIGKILL)
+	run("the supervisor restarts it", func() bool { return md.State() == Running && md.PID() != pid && l.PID() == md.PID() })
+
+	// Restart.
+	mFrom, lFrom = len(mlog.all()), len(llog.all())
+	pid = md.PID()
+	if err := l.Restart(nil); err != nil {
+		t.Fatal(err)
+	}
+	run("both see a new pid running", func() bool {
+		return md.State() == Running && l.State() == Running && md.PID() != pid && l.PID() == md.PID()
+	})
+	if evs := mlog.all()[mFrom:]; len(evs) == 0 || evs[0].To != Stopping || evs[0].Reason != ReasonRequestedElsewhere {
+		t.Errorf("manager events after the lone Restart %v, want stopping (requested-elsewhere) first", evs)
+	}
+	noCrash("the restart (manager)", &mlog, mFrom)
+	noCrash("the restart asked by the lone Daemon", &llog, lFrom)
+}
+
+// ---- point 4: a new instance is adopted, only the old one's processes are leftovers ----
+
+// Two lone Daemons of one daemon. When one restarts it (or stops and
+// starts it), the other adopts the new instance (reason adopted) instead
+// of waiting on it as a leftover; over rounds mixing stop, start and
+// restart from both sides nothing wedges in Zombie and no request fails
+// with ErrZombie.
+func TestNewInstanceAdoptedNotLeftover(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "twin", "")
+	spec.Command = []string{"sleep", "300"}
+	spec.StartSecs = 10 * time.Millisecond
+	lock := filepath.Join(spec.PIDDir, spec.Name+".lock")
+	a := newDaemon(t, spec)
+	b := newDaemon(t, spec)
+	ds := []*Daemon{a, b}
+	var alog, blog eventLog
+	logs := []*eventLog{&alog, &blog}
+	pollBoth := func(what string, cond func() bool) {
+		t.Helper()
+		drive(t, what, nil, nil, ds, logs, cond, func() string {
+			return fmt.Sprintf("A %+v events %v; B %+v events %v; lock holders %s", a.Status(), &alog, b.Status(), &blog,
+				describeProcs(lockHolders0(lock, false)))
+		})
+	}
+	agree := func(want State) func() bool {
+		return func() bool {
+			if a.State() != want || b.State() != want || a.PID() != b.PID() {
+				return false
+			}
+			hs := lockHolders0(lock, false)
+			if want == Stopped {
+				return len(hs) == 0
+			}
+			return len(hs) == 1 && hs[0].pid == a.PID()
+		}
+	}
+	if err := a.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	pollBoth("both running", agree(Running))
+
+	// B restarts it: A adopts B's new instance.
+	old := a.PID()
+	from := len(alog.all())
+	if err := b.Restart(nil); err != nil {
+		t.Fatal(err)
+	}
+	pollBoth("both running the new instance", func() bool { return agree(Running)() && a.PID() != old })
+	evs := alog.all()[from:]
+	if !slices.ContainsFunc(evs, func(ev Event) bool { return ev.Reason == ReasonAdopted && ev.PID == a.PID() }) {
+		t.Errorf("A's events after B's restart %v: want the new instance %d adopted", evs, a.PID())
+	}
+	for _, ev := range evs {
+		if ev.Reason == ReasonCrashed || ev.Reason == ReasonUnknownExit {
+			t.Errorf("A's events after B's restart: %v (all %v)", ev, evs)
+		}
+	}
+
+	// Rounds: one or two requests, from either side, back to back, then
+	// both must agree with each other and with the lock.
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 4))
+	ops := []string{"stop", "start", "restart"}
+	const rounds = 40
+	var zombies int
+	for round := range rounds {
+		k := 1 + rng.IntN(2)
+		var did []string
+		for range k {
+			side, op := rng.IntN(2), ops[rng.IntN(len(ops))]
+			d := ds[side]
+			var err error
+			switch op {
+			case "stop":
+				err = d.Stop()
+			case "start":
+				err = d.Start(nil)
+			case "restart":
+				err = d.Restart(nil)
+			}
+			did = append(did, fmt.Sprintf("%c.%s", 'A'+side, op))
+			if errors.Is(err, ErrZombie) {
+				zombies++
+				t.Errorf("round %d: %s: %v (A %+v, B %+v)", round, did[len(did)-1], err, a.Status(), b.Status())
+			} else if err != nil {
+				t.Errorf("round %d: %s: %v", round, did[len(did)-1], err)
+			}
+			logs[side].add(d.Poll(time.Now())...)
+		}
+		pollBoth(fmt.Sprintf("round %d (%v): both agree", round, did), func() bool {
+			return agree(Running)() || agree(Stopped)()
+		})
+		// A lone start when both are stopped must work, whatever came before.
+		if a.State() == Stopped {
+			if err := ds[rng.IntN(2)].Start(nil); err != nil {
+				t.Errorf("round %d: start after %v: %v", round, did, err)
+			}
+			pollBoth(fmt.Sprintf("round %d: started after %v", round, did), agree(Running))
+		}
+	}
+	for i, log := range logs {
+		for _, ev := range log.all() {
+			if errors.Is(ev.Err, ErrZombie) {
+				t.Errorf("%c: event %v", 'A'+i, ev)
+			}
+		}
+	}
+	t.Logf("%d rounds; ErrZombie %d times; A made %d events, B %d", rounds, zombies, len(alog.all()), len(blog.all()))
+}
