@@ -1002,3 +1002,212 @@ func TestNewInstanceAdoptedNotLeftover(t *testing.T) {
 	}
 	t.Logf("%d rounds; ErrZombie %d times; A made %d events, B %d", rounds, zombies, len(alog.all()), len(blog.all()))
 }
+
+// ---- point 6: the supervisor's record is shared ----
+
+// After the supervisor restarted a crashing daemon and gave up, a lone
+// Daemon made afterwards, and a controller process that watched all
+// along, show the restarts, the gave-up and the last exit from
+// <name>.status.
+func TestSharedStatusRecord(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{})
+	spec := Spec{Name: "crashy", Command: []string{"sh", "-c", "exit 7"}, StartSecs: -1, Restart: RestartOnFailure,
+		RestartDelay: 5 * time.Millisecond, MaxRestartDelay: 10 * time.Millisecond, MaxRestarts: 2,
+		PIDDir: m.opts.PIDDir, LogDir: m.opts.LogDir}
+	if err := m.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	// A controller process watching all along (not the daemon's parent,
+	// so it takes no exit status from the supervisor).
+	c := startCtl(t, "adopt-watch", spec, true)
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var mlog eventLog
+	md := m.Daemon(spec.Name)
+	drive(t, "the supervisor gives up", []*Manager{m}, &mlog, nil, nil, func() bool {
+		return slices.ContainsFunc(mlog.all(), func(ev Event) bool { return ev.Reason == ReasonGaveUp }) && md.State() == Stopped
+	}, func() string { return fmt.Sprintf("manager events %v", &mlog) })
+	ms := m.Status()[0]
+	check := func(who string, st Status) {
+		t.Helper()
+		if st.Restarts != 2 || !st.GaveUp || st.LastExit == nil || st.LastExit.Code != 7 || st.State != Stopped ||
+			st.Supervisor != os.Getpid() || !st.WantUp {
+			t.Errorf("%s: status %+v (last exit %v); want stopped, 2 restarts, gave up, last exit status 7, supervisor %d, wanted up (the supervisor's: %+v)",
+				who, st, st.LastExit, os.Getpid(), ms)
+		}
+		if st.Reason != ms.Reason {
+			t.Errorf("%s: reason %v, the supervisor's %v", who, st.Reason, ms.Reason)
+		}
+	}
+	check("the supervisor", ms)
+	fresh := newDaemon(t, spec)
+	check("a lone Daemon made after", fresh.Status())
+	// The watching controller saw the supervisor's crashes as crashes.
+	for _, l := range c.said() {
+		if ev, ok := parseEventLine(l); ok && ev.to == "zombie" && ev.reason != "crashed" && ev.reason != "start-failed" {
+			t.Errorf("the watching controller says %q", l)
+		}
+	}
+}
+
+// A lone Daemon that watches, in the same process as the Manager that
+// supervises the daemon, must not take the exit status of the Manager's
+// child: the Manager reports the crash (exit status 7) and restarts it.
+func TestObserverKeepsSupervisorsExitStatus(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{})
+	spec := Spec{Name: "crashy2", Command: []string{"sh", "-c", "exit 7"}, StartSecs: -1, Restart: RestartOnFailure,
+		RestartDelay: 5 * time.Millisecond, MaxRestartDelay: 10 * time.Millisecond, MaxRestarts: 2,
+		PIDDir: m.opts.PIDDir, LogDir: m.opts.LogDir}
+	if err := m.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	watcher := newDaemon(t, spec)
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var mlog, wlog eventLog
+	md := m.Daemon(spec.Name)
+	drive(t, "the supervisor gives up", []*Manager{m}, &mlog, []*Daemon{watcher}, []*eventLog{&wlog}, func() bool {
+		if slices.ContainsFunc(mlog.all(), func(ev Event) bool { return ev.To == Zombie && ev.Reason != ReasonCrashed }) {
+			return true
+		}
+		return slices.ContainsFunc(mlog.all(), func(ev Event) bool { return ev.Reason == ReasonGaveUp }) && md.State() == Stopped
+	}, func() string { return fmt.Sprintf("manager events %v; watcher events %v", &mlog, &wlog) })
+	for _, ev := range mlog.all() {
+		if ev.To == Zombie && (ev.Reason != ReasonCrashed || ev.Exit == nil || ev.Exit.Code != 7) {
+			t.Errorf("the supervisor reports %v for a process that exited with status 7 (a lone Daemon in the same process watched it; its events %v)", ev, &wlog)
+		}
+	}
+}
+
+// ---- point 7: the exit status of adopted daemons ----
+
+// orphanDaemon has a controller process start spec's daemon (and wait
+// until it runs), then SIGKILLs the controller. The orphaned daemon is
+// then this process's child (direct: it is reaped only when the test
+// does) or the child of a reaper standing in for init, which reaps it as
+// soon as it ends. It returns the daemon's pid.
+func orphanDaemon(t *testing.T, spec Spec, direct bool, env ...string) int {
+	t.Helper()
+	c := startCtl(t, "start-and-run", spec, direct, env...)
+	f := strings.Fields(c.ready)
+	pid, _ := strconv.Atoi(f[len(f)-1])
+	if len(f) != 3 || pid <= 1 {
+		t.Fatalf("starter said %q", c.ready)
+	}
+	c.kill()
+	if direct {
+		t.Cleanup(func() { reapOrphan(t, pid) })
+	}
+	if !pidAlive(pid) {
+		t.Fatalf("daemon %d died with its controller", pid)
+	}
+	return pid
+}
+
+// exitCase is one way an adopted daemon ends, and who adopts it.
+type exitCase struct {
+	name       string
+	fn         string // Func, or "" for the command sleep 300
+	data       string
+	sig        syscall.Signal // what the test sends the daemon
+	reaped     bool           // the orphan's parent is a reaper standing in for init (else this test process)
+	adopter    string         // "test": a Daemon here; "ctl": a controller process; "ctl-noconn": one without the proc connector
+	wantReason []Reason       // acceptable reasons of the exit event
+	wantCode   int            // with crashed: the exit code, or -1 and wantSig
+	wantSig    syscall.Signal
+}
+
+// The exit status of a daemon whose controller was SIGKILLed is reported
+// by whoever adopted it: as its parent (the orphan is reparented to this
+// process, the subreaper), from the proc connector (root), from
+// PIDFD_INFO_EXIT once init reaped it, or from a Func daemon's own
+// <name>.exit; else it is unknown-exit, and never "exited".
+func TestAdoptedExitStatus(t *testing.T) {
+	t.Parallel()
+	crashed := []Reason{ReasonCrashed}
+	crashedOrUnknown := []Reason{ReasonCrashed, ReasonUnknownExit}
+	for _, tc := range []exitCase{
+		{"func-exit3/parent", "exitonusr1", "3", syscall.SIGUSR1, false, "test", crashed, 3, 0},
+		{"func-exit3/connector", "exitonusr1", "3", syscall.SIGUSR1, true, "test", crashed, 3, 0},
+		{"func-exit3/ctl-connector-unreaped", "exitonusr1", "3", syscall.SIGUSR1, false, "ctl", crashed, 3, 0},
+		{"func-exit3/ctl-noconn-unreaped", "exitonusr1", "3", syscall.SIGUSR1, false, "ctl-noconn", crashedOrUnknown, 3, 0},
+		{"func-exit3/ctl-noconn-reaped", "exitonusr1", "3", syscall.SIGUSR1, true, "ctl-noconn", crashed, 3, 0},
+		{"func-error/ctl-noconn-unreaped", "exitonusr1", "1", syscall.SIGUSR1, false, "ctl-noconn", crashed, 1, 0},
+		{"command-killed/parent", "", "", syscall.SIGKILL, false, "test", crashed, -1, syscall.SIGKILL},
+		{"command-killed/connector", "", "", syscall.SIGKILL, true, "test", crashed, -1, syscall.SIGKILL},
+		{"command-killed/ctl-connector-unreaped", "", "", syscall.SIGKILL, false, "ctl", crashed, -1, syscall.SIGKILL},
+		{"command-killed/ctl-noconn-unreaped", "", "", syscall.SIGKILL, false, "ctl-noconn", crashedOrUnknown, -1, syscall.SIGKILL},
+		{"command-killed/ctl-noconn-reaped", "", "", syscall.SIGKILL, true, "ctl-noconn", crashed, -1, syscall.SIGKILL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			spec := testSpec(t, "ex", tc.fn)
+			spec.StartSecs = -1
+			if tc.fn == "" {
+				spec.Command = []string{"sleep", "300"}
+			}
+			pid := orphanDaemon(t, spec, !tc.reaped, "LT_DATA="+tc.data)
+			if tc.fn != "" {
+				// It handles SIGUSR1 once it says so.
+				var log []byte
+				waitFor(t, "the daemon waiting for SIGUSR1", func() bool {
+					log, _ = os.ReadFile(filepath.Join(spec.LogDir, spec.Name+".log"))
+					return strings.Contains(string(log), "waiting for SIGUSR1")
+				}, func() string { return strconv.Quote(string(log)) })
+			}
+			var reason Reason
+			var exit *ExitStatus
+			switch tc.adopter {
+			case "test":
+				d := newDaemon(t, spec)
+				if d.State() != Running || d.PID() != pid {
+					t.Fatalf("adopted: %v pid %d, want running %d", d.State(), d.PID(), pid)
+				}
+				killPID(t, pid, tc.sig)
+				evs := waitState(t, d, Stopped)
+				i := slices.IndexFunc(evs, func(ev Event) bool { return ev.To == Zombie })
+				if i < 0 {
+					t.Fatalf("no exit event in %v", evs)
+				}
+				reason, exit = evs[i].Reason, evs[i].Exit
+			default:
+				var env []string
+				if tc.adopter == "ctl-noconn" {
+					env = append(env, "LT_NOCONN=1")
+				}
+				c := startCtl(t, "adopt-watch", spec, true, env...)
+				if f := strings.Fields(c.ready); len(f) != 4 || f[2] != "running" || f[3] != strconv.Itoa(pid) {
+					t.Fatalf("adopter said %q, want running %d", c.ready, pid)
+				}
+				killPID(t, pid, tc.sig)
+				l := c.expect("the exit event", func(l string) bool {
+					ev, ok := parseEventLine(l)
+					return ok && ev.to == "zombie"
+				}, 20*time.Second)
+				ev, _ := parseEventLine(l)
+				for r := range numReasons {
+					if r.String() == ev.reason {
+						reason = r
+					}
+				}
+				if ev.exitKnown {
+					exit = &ExitStatus{Code: ev.code, Signal: syscall.Signal(ev.signal)}
+				}
+			}
+			t.Logf("exit event: %v, %v", reason, exit)
+			if !slices.Contains(tc.wantReason, reason) {
+				t.Errorf("the adopter reports %v (%v), want one of %v", reason, exit, tc.wantReason)
+			}
+			if reason == ReasonCrashed && (exit == nil || exit.Code != tc.wantCode || exit.Signal != tc.wantSig) {
+				t.Errorf("the adopter reports %v with %v, want code %d signal %d", reason, exit, tc.wantCode, tc.wantSig)
+			}
+			if reason == ReasonUnknownExit && exit != nil {
+				t.Errorf("unknown-exit with a status %v", exit)
+			}
+		})
+	}
+}
