@@ -213,6 +213,24 @@ var protocolModes = map[string]func(Spec) int{
 		d.Close()
 		return 0
 	},
+	// start-only: Start, say "ready <pid> <daemon pid>", and never look
+	// at the daemon again (no Poll) until killed or stdin closes.
+	"start-only": func(spec Spec) int {
+		d, ok := ctlNew(spec)
+		if !ok {
+			return 1
+		}
+		if err := d.Start(ctlData()); err != nil {
+			fmt.Println("error start:", err)
+			return 1
+		}
+		fmt.Printf("ready %d %d\n", os.Getpid(), d.PID())
+		select {
+		case <-stdinEOF():
+		case <-time.After(helperLifetime):
+		}
+		return 0
+	},
 	// supervise: a Manager that supervises the daemon (started first with
 	// LT_START set). It prints "ready <pid>", then "supervising <names>
 	// <unix ns>" whenever what it supervises changes and "event ..." for

@@ -78,6 +78,9 @@ func init() {
 		send := func(msg string) { unix.Sendto(fd, []byte(msg), 0, &unix.SockaddrUnix{Name: path}) }
 		exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
 		flag := string(data)
+		if flag == "" {
+			flag = os.Getenv("LT_NOTIFY_FLAG")
+		}
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		limit := time.After(helperLifetime)
@@ -1210,4 +1213,223 @@ func TestAdoptedExitStatus(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ---- point 8: adoption respects readiness ----
+
+// sockIno returns the inode of the notify socket (0: none).
+func sockIno(t *testing.T, path string) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return 0
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		t.Fatalf("%s is not a socket (mode %o)", path, st.Mode)
+	}
+	return st.Ino
+}
+
+func TestAdoptionRespectsReadiness(t *testing.T) {
+	t.Parallel()
+	readyFDSpec := func(t *testing.T, name string) (Spec, string) {
+		spec := testSpec(t, name, "")
+		flag := filepath.Join(filepath.Dir(spec.PIDDir), "go-ready")
+		spec.Command = []string{"sh", "-c", "while [ ! -e " + flag + " ]; do sleep 0.005; done; echo ready >&4; exec sleep 300"}
+		spec.Ready, spec.StartSecs = ReadyFD, -1
+		return spec, flag
+	}
+	touch := func(t *testing.T, path string) {
+		if err := os.WriteFile(path, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// ReadyFD, its starter killed before the daemon is ready: adopted as
+	// starting, running when the line comes.
+	t.Run("fd-not-yet-ready", func(t *testing.T) {
+		t.Parallel()
+		spec, flag := readyFDSpec(t, "rfd1")
+		c := startCtl(t, "ready-start", spec, true)
+		io.WriteString(c.in, "g")
+		l := c.expect("started", func(l string) bool { return strings.HasPrefix(l, "started ") }, 20*time.Second)
+		pid, _ := strconv.Atoi(strings.Fields(l)[1])
+		if pid <= 1 || !strings.HasSuffix(l, "<nil>") {
+			t.Fatalf("starter said %q", l)
+		}
+		c.kill()
+		t.Cleanup(func() { reapOrphan(t, pid) })
+		d := newDaemon(t, spec)
+		var evs []Event
+		evs = append(evs, d.Poll(time.Now())...)
+		if d.State() != Starting || d.PID() != pid {
+			t.Fatalf("adopted %v pid %d (events %v), want starting %d", d.State(), d.PID(), evs, pid)
+		}
+		// Nothing confirms it until it says so.
+		for range 3 {
+			evs = append(evs, d.Poll(time.Now())...)
+		}
+		if d.State() != Starting {
+			t.Fatalf("%v before the daemon said it was ready (events %v)", d.State(), evs)
+		}
+		touch(t, flag)
+		evs = append(evs, waitState(t, d, Running)...)
+		if last := evs[len(evs)-1]; last.Reason != ReasonReady || last.PID != pid {
+			t.Errorf("events %v, want running (ready) last", evs)
+		}
+	})
+
+	// ReadyFD, ready before anyone adopted it; its starter never looked
+	// (no readiness in the identity record): the <name>.ready file says so.
+	t.Run("fd-ready-before-adopter", func(t *testing.T) {
+		t.Parallel()
+		spec, flag := readyFDSpec(t, "rfd2")
+		touch(t, flag)
+		c := startCtl(t, "start-only", spec, true)
+		pid, _ := strconv.Atoi(strings.Fields(c.ready)[2])
+		var b []byte
+		waitFor(t, "the ready line in "+spec.Name+".ready", func() bool {
+			b, _ = os.ReadFile(filepath.Join(spec.PIDDir, spec.Name+".ready"))
+			return strings.Contains(string(b), "ready\n")
+		}, func() string { return strconv.Quote(string(b)) })
+		c.kill()
+		t.Cleanup(func() { reapOrphan(t, pid) })
+		if id, err := readIdentityFile(filepath.Join(spec.PIDDir, spec.Name+".id")); err != nil || !id.Ready.IsZero() {
+			t.Fatalf("identity record %+v, %v: want one without a ready time", id, err)
+		}
+		d := newDaemon(t, spec)
+		if st := d.Status(); st.State != Running || st.PID != pid {
+			t.Fatalf("New: %+v, want running %d at once", st, pid)
+		}
+		if evs := d.Poll(time.Now()); len(evs) != 1 || evs[0].To != Running || evs[0].Reason != ReasonAdopted {
+			t.Errorf("events %v, want one: running (adopted)", evs)
+		}
+	})
+
+	// ReadyNotify, confirmed by its starter (recorded in the identity
+	// record), which was then killed: running at once.
+	t.Run("notify-ready-recorded", func(t *testing.T) {
+		t.Parallel()
+		spec := testSpec(t, "rn1", "notify")
+		spec.Ready = ReadyNotify
+		c := startCtl(t, "start-and-run", spec, true)
+		pid, _ := strconv.Atoi(strings.Fields(c.ready)[2])
+		c.kill()
+		t.Cleanup(func() { reapOrphan(t, pid) })
+		if id, err := readIdentityFile(filepath.Join(spec.PIDDir, spec.Name+".id")); err != nil || id.Ready.IsZero() {
+			t.Fatalf("identity record %+v, %v: want the ready time its starter saw", id, err)
+		}
+		d := newDaemon(t, spec)
+		if st := d.Status(); st.State != Running || st.PID != pid {
+			t.Fatalf("New: %+v, want running %d at once", st, pid)
+		}
+	})
+
+	// ReadyNotify, its starter killed before the daemon was ready, adopted
+	// by a supervising Manager: starting, and running when READY=1 comes
+	// to the socket the Manager bound.
+	t.Run("notify-not-yet-ready-supervisor", func(t *testing.T) {
+		t.Parallel()
+		spec := testSpec(t, "rn2", "notifyto")
+		spec.Ready = ReadyNotify
+		flag := filepath.Join(filepath.Dir(spec.PIDDir), "go-ready")
+		c := startCtl(t, "ready-start", spec, true, "LT_DATA="+flag)
+		io.WriteString(c.in, "g")
+		l := c.expect("started", func(l string) bool { return strings.HasPrefix(l, "started ") }, 20*time.Second)
+		pid, _ := strconv.Atoi(strings.Fields(l)[1])
+		if pid <= 1 {
+			t.Fatalf("starter said %q", l)
+		}
+		c.kill()
+		t.Cleanup(func() { reapOrphan(t, pid) })
+		m := newManager(t, Options{})
+		if err := m.Add(spec); err != nil {
+			t.Fatal(err)
+		}
+		md := m.Daemon(spec.Name)
+		if md.State() != Starting || md.PID() != pid {
+			t.Fatalf("the Manager adopted %v pid %d, want starting %d", md.State(), md.PID(), pid)
+		}
+		var mlog eventLog
+		touch(t, flag)
+		drive(t, "the supervisor sees READY=1", []*Manager{m}, &mlog, nil, nil, func() bool { return md.State() == Running },
+			func() string { return fmt.Sprintf("events %v", &mlog) })
+		// A lone Daemon now adopts it as running: the supervisor recorded it.
+		l2 := newDaemon(t, spec)
+		if st := l2.Status(); st.State != Running || st.PID != pid {
+			t.Errorf("a lone Daemon after: %+v, want running %d", st, pid)
+		}
+	})
+
+	// An observer beside the supervisor never binds the socket (nor
+	// unbinds it at Close); the supervisor keeps getting READY=1 and
+	// WATCHDOG=1; the observer learns of the readiness from the identity
+	// record.
+	t.Run("notify-observer-leaves-socket", func(t *testing.T) {
+		t.Parallel()
+		m := newManager(t, Options{})
+		flag := filepath.Join(filepath.Dir(m.opts.PIDDir), "go-ready")
+		const wd = 300 * time.Millisecond
+		spec := Spec{Name: "rn3", Func: "notifyto", Ready: ReadyNotify, WatchdogSec: wd, Env: []string{"LT_NOTIFY_FLAG=" + flag},
+			PIDDir: m.opts.PIDDir, LogDir: m.opts.LogDir}
+		if err := m.Add(spec); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Start(); err != nil {
+			t.Fatal(err)
+		}
+		md := m.Daemon(spec.Name)
+		pid := md.PID()
+		sock := filepath.Join(spec.PIDDir, spec.Name+".notify")
+		ino := sockIno(t, sock)
+		if ino == 0 {
+			t.Fatal("the supervisor did not bind the notify socket")
+		}
+		var mlog, llog eventLog
+		l, err := New(spec) // closed below: the Manager's cleanup stops the daemon
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		if l.State() != Starting || l.PID() != pid {
+			t.Fatalf("the observer adopted %v pid %d, want starting %d", l.State(), l.PID(), pid)
+		}
+		// An observer in another process, too.
+		c := startCtl(t, "adopt-watch", spec, true)
+		if f := strings.Fields(c.ready); len(f) != 4 || f[2] != "starting" {
+			t.Errorf("the observer process said %q, want starting", c.ready)
+		}
+		if got := sockIno(t, sock); got != ino {
+			t.Fatalf("the notify socket was bound again (inode %d, was %d) by an observer", got, ino)
+		}
+		describe := func() string {
+			return fmt.Sprintf("supervisor %+v events %v; observer %+v events %v", md.Status(), &mlog, l.Status(), &llog)
+		}
+		touch(t, flag)
+		touch(t, flag+".beat")
+		drive(t, "both see it ready", []*Manager{m}, &mlog, []*Daemon{l}, []*eventLog{&llog},
+			func() bool { return md.State() == Running && l.State() == Running }, describe)
+		if evs := llog.all(); evs[len(evs)-1].Reason != ReasonReady {
+			t.Errorf("observer events %v, want running (ready) last", evs)
+		}
+		c.kill()
+		l.Close()
+		if got := sockIno(t, sock); got != ino {
+			t.Fatalf("after the observers closed, the notify socket has inode %d, was %d", got, ino)
+		}
+		// The beats keep reaching the supervisor: several watchdog periods
+		// pass without a watchdog stop.
+		since := time.Now()
+		drive(t, "3 watchdog periods of beats", []*Manager{m}, &mlog, nil, nil, func() bool {
+			if md.State() != Running || md.PID() != pid {
+				t.Fatalf("the supervisor lost the beats: %s", describe())
+			}
+			return time.Since(since) > 3*wd
+		}, describe)
+		// And without them, the watchdog fires: the beats were what held it.
+		os.Remove(flag + ".beat")
+		drive(t, "the watchdog stop", []*Manager{m}, &mlog, nil, nil, func() bool {
+			return slices.ContainsFunc(mlog.all(), func(ev Event) bool { return ev.Reason == ReasonWatchdog })
+		}, describe)
+	})
 }
