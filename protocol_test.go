@@ -1433,3 +1433,388 @@ func TestAdoptionRespectsReadiness(t *testing.T) {
 		}, describe)
 	})
 }
+
+// ---- point 9: safe dirs ----
+
+// victimProc starts a process of our own that leads its own session (as a
+// daemon does) and is not any daemon's; it is killed at cleanup. extra
+// files are given to it from fd 3 on.
+func victimProc(t *testing.T, extra ...*os.File) int {
+	t.Helper()
+	cmd := exec.Command("sleep", "300")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.ExtraFiles = extra
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd.Process.Pid
+}
+
+// forgeIdentity writes <name>.id and <name>.pid for pid, exactly as a
+// controller that started it would have.
+func forgeIdentity(t *testing.T, spec Spec, pid int) {
+	t.Helper()
+	st, err := readProcStat(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := identity{PID: pid, StartTicks: st.startTicks, BootID: bootID(), PIDNS: pidNS(), LockFD: lockFD,
+		Started: startWallTime(st.startTicks), Token: newToken(), Command: []string{"sleep", "300"}}
+	if err := writePIDFiles(filepath.Join(spec.PIDDir, spec.Name+".pid"), filepath.Join(spec.PIDDir, spec.Name+".id"), id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const nobody = 65534
+
+// A pid dir or file another user could have written is refused with an
+// error naming it (ErrUnsafe) or reported as a Problem; no process it
+// names is adopted or signalled; the daemon can still be started where
+// the dir is ours; other daemons in the dir are not held up.
+func TestUnsafePidDir(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (chown)")
+	}
+	dirCases := []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+	}{
+		{"group-writable", func(t *testing.T, dir string) { os.Chmod(dir, 0o775) }},
+		{"other-writable", func(t *testing.T, dir string) { os.Chmod(dir, 0o757) }},
+		{"owned-by-nobody", func(t *testing.T, dir string) { os.Chown(dir, nobody, nobody) }},
+	}
+	for _, tc := range dirCases {
+		t.Run("dir-"+tc.name, func(t *testing.T) {
+			t.Parallel()
+			spec := testSpec(t, "unsafe", "sleep")
+			// A daemon runs there, started while the dir was safe.
+			d0 := newDaemon(t, spec)
+			if err := d0.Start(nil); err != nil {
+				t.Fatal(err)
+			}
+			waitState(t, d0, Running)
+			pid := d0.PID()
+			tc.setup(t, spec.PIDDir)
+			t.Cleanup(func() { os.Chmod(spec.PIDDir, 0o755); os.Chown(spec.PIDDir, 0, 0) })
+			d, err := New(spec)
+			if err == nil {
+				d.Close()
+				t.Fatalf("New in an unsafe pid dir succeeded")
+			}
+			if !errors.Is(err, ErrUnsafe) || !strings.Contains(err.Error(), spec.PIDDir) {
+				t.Errorf("New: %v; want ErrUnsafe naming %s", err, spec.PIDDir)
+			}
+			m := NewManager(Options{})
+			if err := m.Add(spec); !errors.Is(err, ErrUnsafe) {
+				t.Errorf("Manager.Add: %v, want ErrUnsafe", err)
+			}
+			m.Close()
+			if !pidAlive(pid) {
+				t.Fatalf("the daemon %d was signalled", pid)
+			}
+		})
+	}
+
+	// A sticky world-writable dir (as /tmp) is fine while the files are ours.
+	t.Run("dir-sticky", func(t *testing.T) {
+		t.Parallel()
+		spec := testSpec(t, "sticky", "sleep")
+		if err := unix.Chmod(spec.PIDDir, 0o1777); err != nil {
+			t.Fatal(err)
+		}
+		d := newDaemon(t, spec)
+		if err := d.Start(nil); err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, d, Running)
+		d2 := newDaemon(t, spec)
+		if st := d2.Status(); st.State != Running || st.PID != d.PID() || st.Problem != "" {
+			t.Errorf("a second Daemon in a sticky dir: %+v", st)
+		}
+		// Another user plants a daemon's files there (as anyone can in a
+		// sticky dir): a lock held by its process, records naming it.
+		intruder := specIn(spec, "intruder")
+		lock := filepath.Join(spec.PIDDir, "intruder.lock")
+		f, err := os.OpenFile(lock, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := victimProc(t, f)
+		f.Close()
+		forgeIdentity(t, intruder, v)
+		for _, ext := range []string{".lock", ".pid", ".id"} {
+			if err := os.Chown(filepath.Join(spec.PIDDir, "intruder"+ext), nobody, nobody); err != nil {
+				t.Fatal(err)
+			}
+		}
+		di := newDaemon(t, intruder)
+		if st := di.Status(); st.State != Stopped || st.PID != 0 || !strings.Contains(st.Problem, "uid 65534") {
+			t.Errorf("a daemon whose files another user wrote: %+v, want stopped with a problem", st)
+		}
+		di.Stop()
+		di.ForceStop()
+		if !pidAlive(v) {
+			t.Fatalf("the process %d named by another user's files was signalled", v)
+		}
+		if st := d2.Status(); st.State != Running || st.Problem != "" {
+			t.Errorf("the first daemon beside the planted files: %+v", st)
+		}
+	})
+
+	// Records and locks written or owned by another user.
+	fileCases := []struct {
+		name  string
+		plant func(t *testing.T, spec Spec) int // returns the victim
+	}{
+		{"records-owned-by-nobody", func(t *testing.T, spec Spec) int {
+			v := victimProc(t)
+			os.WriteFile(filepath.Join(spec.PIDDir, spec.Name+".lock"), nil, 0o644)
+			forgeIdentity(t, spec, v)
+			for _, ext := range []string{".pid", ".id"} {
+				if err := os.Chown(filepath.Join(spec.PIDDir, spec.Name+ext), nobody, nobody); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return v
+		}},
+		{"records-group-writable", func(t *testing.T, spec Spec) int {
+			v := victimProc(t)
+			os.WriteFile(filepath.Join(spec.PIDDir, spec.Name+".lock"), nil, 0o644)
+			forgeIdentity(t, spec, v)
+			for _, ext := range []string{".pid", ".id"} {
+				if err := os.Chmod(filepath.Join(spec.PIDDir, spec.Name+ext), 0o664); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return v
+		}},
+		{"lock-owned-by-nobody-held", func(t *testing.T, spec Spec) int {
+			lock := filepath.Join(spec.PIDDir, spec.Name+".lock")
+			f, err := os.OpenFile(lock, os.O_RDWR|os.O_CREATE, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if err := os.Chown(lock, nobody, nobody); err != nil {
+				t.Fatal(err)
+			}
+			v := victimProc(t, f) // holds it at fd 3, as a daemon would
+			if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+				t.Fatal(err)
+			}
+			forgeIdentity(t, spec, v)
+			return v
+		}},
+	}
+	for _, tc := range fileCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			spec := testSpec(t, "forged", "")
+			spec.Command = []string{"sleep", "300"}
+			victim := tc.plant(t, spec)
+			other := newDaemon(t, specIn(spec, "other"))
+			if err := other.Start(nil); err != nil {
+				t.Fatal(err)
+			}
+			d, err := New(spec)
+			if err != nil {
+				if !errors.Is(err, ErrUnsafe) {
+					t.Fatalf("New: %v, want no error or ErrUnsafe", err)
+				}
+				t.Logf("New: %v", err)
+			} else {
+				t.Cleanup(func() { cleanupDaemon(t, d) })
+				st := d.Status()
+				if st.State != Stopped || st.PID != 0 || !strings.Contains(st.Problem, spec.PIDDir) {
+					t.Errorf("status %+v, want stopped, no pid, a problem naming the file", st)
+				}
+				t.Logf("problem: %s", st.Problem)
+				d.Poll(time.Now())
+				d.Stop()
+				d.ForceStop()
+				if err := d.Signal(syscall.SIGKILL); !errors.Is(err, ErrNotRunning) {
+					t.Errorf("Signal: %v, want ErrNotRunning", err)
+				}
+				err := d.Start(nil)
+				switch {
+				case tc.name == "lock-owned-by-nobody-held":
+					if !errors.Is(err, ErrUnsafe) || !strings.Contains(err.Error(), ".lock") {
+						t.Errorf("Start with another user's lock: %v, want ErrUnsafe naming the lock", err)
+					}
+				case err != nil:
+					t.Errorf("Start: %v", err)
+				case d.PID() == victim:
+					t.Errorf("Start adopted the victim %d", victim)
+				}
+			}
+			if !pidAlive(victim) {
+				t.Fatalf("the process %d named by unsafe files was signalled", victim)
+			}
+			// The other daemon in the same dir is not held up.
+			waitState(t, other, Running)
+			if st := other.Status(); st.Problem != "" {
+				t.Errorf("the other daemon: %+v", st)
+			}
+			if err := other.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			waitState(t, other, Stopped)
+		})
+	}
+
+	// The control: the same forged identity, but in files only we could
+	// have written, is believed (the process leads its own session and
+	// matches the record): so it is the ownership that protected it above.
+	t.Run("records-ours-control", func(t *testing.T) {
+		t.Parallel()
+		spec := testSpec(t, "forged", "")
+		spec.Command = []string{"sleep", "300"}
+		v := victimProc(t)
+		os.WriteFile(filepath.Join(spec.PIDDir, spec.Name+".lock"), nil, 0o644)
+		forgeIdentity(t, spec, v)
+		d, err := New(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		if st := d.Status(); st.State == Stopped || st.PID != v {
+			t.Errorf("status %+v, want the process %d adopted by its identity record", st, v)
+		}
+	})
+}
+
+// ---- point 9: a look creates nothing; a read-only pid dir ----
+
+// listing describes every entry of dir (name, type, inode, size, mtime).
+func listing(t *testing.T, dir string) string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, e := range ents {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(dir, e.Name()), &st); err != nil {
+			continue
+		}
+		fmt.Fprintf(&b, "%s %o %d %d %d.%09d\n", e.Name(), st.Mode, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec)
+	}
+	return b.String()
+}
+
+// New, Status, Poll and Close only look: no dir, lock, socket or file is
+// made. On a read-only pid dir a running daemon is found and stopped, and
+// a junk pid file of another daemon there does not hold up the first.
+func TestReadOnlyInspection(t *testing.T) {
+	t.Parallel()
+	t.Run("creates-nothing", func(t *testing.T) {
+		t.Parallel()
+		base := t.TempDir()
+		for _, s := range []Spec{
+			{Name: "look", Func: "sleep"},
+			{Name: "looknotify", Func: "notify", Ready: ReadyNotify},
+			{Name: "lookfd", Func: "notifyfd", Ready: ReadyFD, InputFIFO: true},
+		} {
+			s.PIDDir, s.LogDir = base+"/run", base+"/log"
+			d, err := New(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.Poll(time.Now())
+			if st := d.Status(); st.State != Stopped {
+				t.Errorf("%s: %+v", s.Name, st)
+			}
+			d.Close()
+			if ents, _ := os.ReadDir(base); len(ents) != 0 {
+				t.Fatalf("%s: New on a missing pid dir made %v", s.Name, ents)
+			}
+			os.Mkdir(s.PIDDir, 0o755)
+			before := listing(t, s.PIDDir)
+			d, err = New(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.Wake()
+			d.Events()
+			d.Poll(time.Now())
+			d.Status()
+			d.IsEnabled()
+			d.Close()
+			if after := listing(t, s.PIDDir); after != before {
+				t.Errorf("%s: a look changed the pid dir:\n%s\nwas\n%s", s.Name, after, before)
+			}
+			os.Remove(s.PIDDir)
+		}
+	})
+	t.Run("read-only-mount", func(t *testing.T) {
+		t.Parallel()
+		if os.Geteuid() != 0 {
+			t.Skip("needs root (mount)")
+		}
+		spec := testSpec(t, "ro", "sleep")
+		pid := startOrphan(t, spec) // running, its controller gone
+		junk := specIn(spec, "junk")
+		if err := os.WriteFile(filepath.Join(spec.PIDDir, "junk.pid"), []byte("garbage\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(spec.PIDDir, "junk.lock"), nil, 0o644)
+		notify := specIn(spec, "ronotify")
+		notify.Func, notify.Ready = "notify", ReadyNotify
+		if out, err := exec.Command("mount", "--bind", spec.PIDDir, spec.PIDDir).CombinedOutput(); err != nil {
+			t.Skipf("mount --bind: %v %s", err, out)
+		}
+		t.Cleanup(func() {
+			if out, err := exec.Command("umount", spec.PIDDir).CombinedOutput(); err != nil {
+				t.Errorf("umount %s: %v %s", spec.PIDDir, err, out)
+			}
+		})
+		if out, err := exec.Command("mount", "-o", "remount,bind,ro", spec.PIDDir).CombinedOutput(); err != nil {
+			t.Fatalf("remount read-only: %v %s", err, out)
+		}
+		if err := os.WriteFile(filepath.Join(spec.PIDDir, "probe"), nil, 0o644); err == nil {
+			t.Fatal("the pid dir is still writable")
+		}
+		before := listing(t, spec.PIDDir)
+		d := newDaemon(t, spec)
+		dj := newDaemon(t, junk)
+		dn := newDaemon(t, notify)
+		var evs []Event
+		evs = append(evs, d.Poll(time.Now())...)
+		dj.Poll(time.Now())
+		dn.Poll(time.Now())
+		if st := d.Status(); (st.State != Running && st.State != Starting) || st.PID != pid || st.Problem != "" {
+			t.Errorf("status on a read-only dir: %+v, want running %d", st, pid)
+		}
+		if st := dj.Status(); st.State != Stopped || st.Problem == "" {
+			t.Errorf("the junk daemon: %+v, want stopped with a problem", st)
+		}
+		if st := dn.Status(); st.State != Stopped || st.Problem != "" {
+			t.Errorf("a daemon with no files: %+v", st)
+		}
+		if after := listing(t, spec.PIDDir); after != before {
+			t.Errorf("looking changed the read-only dir:\n%s\nwas\n%s", after, before)
+		}
+		if err := d.Stop(); err != nil {
+			t.Errorf("Stop on a read-only dir: %v", err)
+		}
+		evs = append(evs, waitState(t, d, Stopped)...)
+		if pidAlive(pid) {
+			t.Fatalf("pid %d alive after Stop (events %v)", pid, evs)
+		}
+		if last := evs[len(evs)-1]; last.Reason != ReasonRequested {
+			t.Errorf("events %v, want stopped (requested) last", evs)
+		}
+		// A fresh look after: stopped, and the stale records (which could
+		// not be removed) name nobody.
+		d2 := newDaemon(t, spec)
+		if st := d2.Status(); st.State != Stopped || st.PID != 0 {
+			t.Errorf("after the stop: %+v", st)
+		}
+		if st := dj.Status(); st.State != Stopped {
+			t.Errorf("the junk daemon after: %+v", st)
+		}
+	})
+}
