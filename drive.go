@@ -618,6 +618,7 @@ func (d *Daemon) readReadiness(now time.Time) {
 		return
 	}
 	msg := n.read(d.proc.pid)
+	d.watchNotify() // read to the end: arm it again
 	if msg.hasStatus {
 		d.statusText = msg.status
 	}

@@ -5,6 +5,7 @@ package launcher
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -21,6 +22,10 @@ import (
 // in TestMain), the way os/exec's tests impersonate helper programs. Each has
 // a lifetime cap so that nothing outlives a broken test for long.
 const helperLifetime = 2 * time.Minute
+
+// long runs the full counts of the long checks (the 200-kill recovery
+// loops, 10 000 daemons): go test -long.
+var long = flag.Bool("long", false, "run the long checks in full")
 
 var helpers = map[string]Func{
 	// sleep: runs until its context is cancelled (the stop signal).

@@ -39,7 +39,7 @@ func newManager(t *testing.T, opts Options) *Manager {
 // watcher drives a Manager the way a caller's select loop does: Poll only
 // when Wake fires, and collect what comes on Events.
 type watcher struct {
-	t      *testing.T
+	t      testing.TB
 	m      *Manager
 	events []Event
 	wakes  int

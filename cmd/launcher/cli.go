@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -21,19 +22,62 @@ type cli struct {
 	flags          *commandFlags
 }
 
-// manager adds every daemon of the config (adopting what runs) to a new
-// Manager: one that supervises (up), or one that only acts on requests
-// and leaves supervision to the `up` that runs, if one does. The caller
-// closes it; the daemons live on.
-func (c *cli) manager(supervise bool) (*launcher.Manager, error) {
-	m := launcher.NewManager(launcher.Options{PIDDir: c.cfg.pidDir, LogDir: c.cfg.logDir, NoSupervise: !supervise})
+// manager adds the named daemons of the config (all of them when names
+// is empty), and those they name in after, to a new Manager: one that
+// supervises (up), or one that only acts on requests and leaves
+// supervision to the `up` that runs, if one does. Only those daemons'
+// files are read. A daemon that cannot be added (its files are not safe,
+// say) is left out, with its error in bad: the others go on. The caller
+// closes the Manager; the daemons live on.
+func (c *cli) manager(supervise bool, names []string) (m *launcher.Manager, bad map[string]error) {
+	m = launcher.NewManager(launcher.Options{PIDDir: c.cfg.pidDir, LogDir: c.cfg.logDir, NoSupervise: !supervise})
+	bad = map[string]error{}
+	want := c.cfg.withDeps(names)
 	for _, spec := range c.cfg.daemons {
+		if want != nil && !want[spec.Name] {
+			continue
+		}
 		if err := m.Add(spec); err != nil {
-			m.Close()
-			return nil, err
+			bad[spec.Name] = err
 		}
 	}
-	return m, nil
+	return m, bad
+}
+
+// withDeps returns the named daemons and those they run after, all the
+// way down; nil (all) when names is empty.
+func (c *config) withDeps(names []string) map[string]bool {
+	if len(names) == 0 {
+		return nil
+	}
+	want := map[string]bool{}
+	var add func(string)
+	add = func(n string) {
+		if want[n] {
+			return
+		}
+		want[n] = true
+		for _, s := range c.daemons {
+			if s.Name == n {
+				for _, dep := range s.After {
+					add(dep)
+				}
+			}
+		}
+	}
+	for _, n := range names {
+		add(n)
+	}
+	return want
+}
+
+// allNames is every daemon of the config.
+func (c *config) allNames() []string {
+	var names []string
+	for _, s := range c.daemons {
+		names = append(names, s.Name)
+	}
+	return names
 }
 
 // drive runs the Manager's loop until done says so or ctx ends; onEvent
@@ -74,15 +118,20 @@ func (c *cli) control(cmd string, names []string) error {
 	if err != nil || timeout <= 0 {
 		return &usageError{cmd + ": --timeout: " + c.flags.timeout + " is not a duration"}
 	}
-	m, err := c.manager(false)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
 	if len(names) == 0 {
-		for _, s := range c.cfg.daemons {
-			names = append(names, s.Name)
+		names = c.cfg.allNames()
+	}
+	m, bad := c.manager(false, names)
+	defer m.Close()
+	var addErrs []error
+	for _, n := range names {
+		if err := bad[n]; err != nil {
+			addErrs = append(addErrs, err)
 		}
+	}
+	names = slices.DeleteFunc(names, func(n string) bool { return bad[n] != nil })
+	if len(names) == 0 {
+		return errors.Join(addErrs...) // and never a Manager call with no names: that is all of them
 	}
 	before := map[string]int{}
 	for _, n := range names {
@@ -99,9 +148,9 @@ func (c *cli) control(cmd string, names []string) error {
 	case "restart":
 		reqErr = m.Restart(names...)
 	case "enable":
-		return m.Enable(names...)
+		return errors.Join(append(addErrs, m.Enable(names...))...)
 	case "disable":
-		return m.Disable(names...)
+		return errors.Join(append(addErrs, m.Disable(names...))...)
 	}
 	// A daemon that could not be asked (disabled, say) is not waited for.
 	failed := failedDaemons(reqErr)
@@ -180,7 +229,7 @@ func (c *cli) control(cmd string, names []string) error {
 		}
 		problems = append(problems, fmt.Errorf("%s: gave up waiting after %v: %s", cmd, timeout, strings.Join(waiting, ", ")))
 	}
-	return errors.Join(append([]error{reqErr}, problems...)...)
+	return errors.Join(append(append(addErrs, reqErr), problems...)...)
 }
 
 // failedDaemons names the daemons that err (a join of *launcher.Error)

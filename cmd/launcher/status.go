@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -35,17 +36,11 @@ type statusJSON struct {
 // status prints the table (or JSON) and says, by its exit status, whether
 // all the named daemons run (0) or not (3), as LSB init scripts do.
 func (c *cli) status(names []string) error {
-	m, err := c.manager(false)
-	if err != nil {
-		return err
-	}
+	m, bad := c.manager(false, names)
 	defer m.Close()
-	// Let each daemon notice an exit that happened while nobody watched;
-	// Daemon.Poll (not the Manager's) starts nothing.
-	now := time.Now()
-	for _, d := range m.Daemons() {
-		d.Poll(now)
-	}
+	// One round lets each daemon notice an exit that happened while
+	// nobody watched; this Manager starts nothing.
+	m.Poll(time.Now())
 	var rows []launcher.Status
 	allRunning := true
 	for _, st := range m.Status() {
@@ -55,6 +50,14 @@ func (c *cli) status(names []string) error {
 		rows = append(rows, st)
 		allRunning = allRunning && st.State == launcher.Running
 	}
+	// A daemon whose files could not be read has a row that says why.
+	for _, s := range c.cfg.daemons {
+		if err := bad[s.Name]; err != nil && (len(names) == 0 || contains(names, s.Name)) {
+			rows = append(rows, launcher.Status{Name: s.Name, Problem: err.Error()})
+			allRunning = false
+		}
+	}
+	slices.SortFunc(rows, func(a, b launcher.Status) int { return strings.Compare(a.Name, b.Name) })
 	if c.flags.json {
 		out := make([]statusJSON, 0, len(rows))
 		for _, st := range rows {
@@ -70,6 +73,11 @@ func (c *cli) status(names []string) error {
 				uptimeCell(st), st.Restarts, exitCell(st.LastExit), yesNo(st.Enabled))
 		}
 		tw.Flush()
+		for _, st := range rows {
+			if st.Problem != "" {
+				fmt.Fprintf(c.stdout, "%s: %s\n", st.Name, st.Problem)
+			}
+		}
 	}
 	if !allRunning {
 		return &exitError{code: 3}

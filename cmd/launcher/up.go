@@ -30,11 +30,13 @@ func (c *cli) up(names []string) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	m, err := c.manager(true)
-	if err != nil {
-		return err
-	}
+	m, bad := c.manager(true, names)
 	defer m.Close()
+	for _, s := range c.cfg.daemons {
+		if err := bad[s.Name]; err != nil {
+			fmt.Fprintln(c.stderr, err) // the others are supervised all the same
+		}
+	}
 	print := func(ev launcher.Event) {
 		fmt.Fprintf(c.stdout, "%s %s\n", ev.Time.Format("15:04:05.000"), colourEvent(c, ev))
 	}
