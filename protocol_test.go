@@ -18,7 +18,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -38,7 +37,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var long = flag.Bool("long", false, "run the protocol tests' full iteration counts (200 kills per variant)")
 
 func init() {
 	// exitonusr1: runs until SIGUSR1 (or its stop signal); on SIGUSR1 it
