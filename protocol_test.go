@@ -1111,12 +1111,35 @@ func TestObserverKeepsSupervisorsExitStatus(t *testing.T) {
 	}
 	var mlog, wlog eventLog
 	md := m.Daemon(spec.Name)
-	drive(t, "the supervisor gives up", []*Manager{m}, &mlog, []*Daemon{watcher}, []*eventLog{&wlog}, func() bool {
-		if slices.ContainsFunc(mlog.all(), func(ev Event) bool { return ev.To == Zombie && ev.Reason != ReasonCrashed }) {
-			return true
+	// The loop of a program with both: on each wake-up the watcher is
+	// polled first (it could as well be another goroutine's).
+	wakeM, wakeW, evM := m.Wake(), watcher.Wake(), m.Events()
+	deadline := time.After(20 * time.Second)
+	for {
+		now := time.Now()
+		wlog.add(watcher.Poll(now)...)
+		m.Poll(now)
+		for drained := false; !drained; {
+			select {
+			case ev := <-evM:
+				mlog.add(ev)
+			default:
+				drained = true
+			}
 		}
-		return slices.ContainsFunc(mlog.all(), func(ev Event) bool { return ev.Reason == ReasonGaveUp }) && md.State() == Stopped
-	}, func() string { return fmt.Sprintf("manager events %v; watcher events %v", &mlog, &wlog) })
+		if slices.ContainsFunc(mlog.all(), func(ev Event) bool { return ev.To == Zombie && ev.Reason != ReasonCrashed }) ||
+			slices.ContainsFunc(mlog.all(), func(ev Event) bool { return ev.Reason == ReasonGaveUp }) && md.State() == Stopped {
+			break
+		}
+		select {
+		case <-wakeM:
+		case <-wakeW:
+		case ev := <-evM:
+			mlog.add(ev)
+		case <-deadline:
+			t.Fatalf("timed out; manager events %v; watcher events %v", &mlog, &wlog)
+		}
+	}
 	for _, ev := range mlog.all() {
 		if ev.To == Zombie && (ev.Reason != ReasonCrashed || ev.Exit == nil || ev.Exit.Code != 7) {
 			t.Errorf("the supervisor reports %v for a process that exited with status 7 (a lone Daemon in the same process watched it; its events %v)", ev, &wlog)
