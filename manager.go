@@ -185,7 +185,7 @@ func (m *Manager) tryLease(d *Daemon, now time.Time) {
 	d.readWant()
 	d.rec, _ = d.f.readStatus()
 	d.rec.Supervisor = os.Getpid()
-	d.f.writeStatus(d.rec)
+	d.recDirty = true
 	d.sv.wantUp, d.sv.gen = d.wantRec.Up, d.wantRec.Gen
 	if d.notify != nil && d.spec.Ready == ReadyNotify {
 		if d.notify.bind() == nil {
@@ -458,7 +458,7 @@ func (m *Manager) observe(d *Daemon, ev Event, now time.Time) {
 	}
 	if !sv.wantUp && ev.To == Stopped {
 		d.rec.LastReason, d.rec.Since = ev.Reason, ev.Time
-		d.f.writeStatus(d.rec)
+		d.recDirty = true
 		return
 	}
 	rec, v := decide(d.rec, ev, policyOf(d.spec), sv.upSince, now, m.opts.Jitter())
@@ -473,7 +473,7 @@ func (m *Manager) observe(d *Daemon, ev Event, now time.Time) {
 		d.setWant(false, true)
 	}
 	if ev.To == Stopped || ev.To == Zombie {
-		d.f.writeStatus(d.rec)
+		d.recDirty = true
 	}
 }
 
@@ -507,10 +507,10 @@ func (m *Manager) settle(d *Daemon, now time.Time) {
 			} else {
 				sv.why = ReasonBackoff
 			}
-			d.f.writeStatus(d.rec)
+			d.recDirty = true
 		case err == nil && why == ReasonBackoff:
 			d.rec.Restarts++
-			d.f.writeStatus(d.rec)
+			d.recDirty = true
 		}
 	case sv.stopQueued && m.dependentsDown(d):
 		sv.stopQueued = false

@@ -163,6 +163,14 @@ func (o *owner) settle(d *Daemon, now time.Time) {
 			o.sup.settle(d, now)
 		}
 	}
+	// What the round left to the files: the records of a daemon gone
+	// (unless it was started again, over them, with the same lock), and
+	// the supervisor's record, written once however much changed.
+	d.finishFiles()
+	if d.recDirty && d.lease >= 0 {
+		d.f.writeStatus(d.rec)
+	}
+	d.recDirty = false
 	o.schedule(d, d.nextDue())
 }
 

@@ -84,7 +84,10 @@ func backoff(rec supRecord, p policy, upSince time.Time, now time.Time, jitter f
 		rec.Delay = min(2*rec.Delay, p.maxDelay)
 	}
 	rec.Recent = append(rec.Recent, now)
-	rec.NextRestart = now.Add(time.Duration(float64(rec.Delay) * (0.8 + 0.4*jitter)))
+	rec.NextRestart = now
+	if wait := time.Duration(float64(rec.Delay) * (0.8 + 0.4*jitter)); wait >= time.Millisecond {
+		rec.NextRestart = now.Add(wait) // shorter than the timer's grain: at once, in this Poll
+	}
 	return rec, restartAt
 }
 
