@@ -61,7 +61,8 @@ type Spec struct {
 	Umask os.FileMode
 	// User and Group name the account the daemon runs as (by name or
 	// number). Default: the controller's. Only root can switch. With User
-	// alone, the user's primary group is used.
+	// alone, the user's primary group is used; with User, the user's
+	// supplementary groups (from the user database) are set too.
 	User, Group string
 
 	// StopSignal is what Stop sends (with SIGCONT, so a stopped process
@@ -237,6 +238,15 @@ func (s Spec) credential() (*syscall.Credential, error) {
 		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
 		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
 		cred.Uid, cred.Gid = uint32(uid), uint32(gid)
+		// The user's supplementary groups, from the user database, as
+		// login and systemd give them.
+		if ids, err := u.GroupIds(); err == nil {
+			for _, id := range ids {
+				if g, err := strconv.ParseUint(id, 10, 32); err == nil && uint32(g) != cred.Gid {
+					cred.Groups = append(cred.Groups, uint32(g))
+				}
+			}
+		}
 	}
 	if s.Group != "" {
 		g, err := user.LookupGroup(s.Group)
