@@ -85,6 +85,10 @@ type Spec struct {
 	// LogBackups is how many rotated logs are kept. Default: 3; negative:
 	// none (the head of the log is dropped).
 	LogBackups int
+	// Data is what the daemon is started with when a start gives none (a
+	// Manager's starts and restarts, Start(nil)): a Func daemon's argument,
+	// a Command daemon's stdin. Default: none (stdin is /dev/null).
+	Data []byte
 	// InputFIFO makes the daemon's stdin the FIFO <PIDDir>/<name>.stdin,
 	// which any controller can write to later with WriteInput (the
 	// daemon never reads end-of-file from it). Start's data, if any, is
@@ -126,8 +130,10 @@ type Spec struct {
 	// within 60s; a negative MaxRestarts means no limit.
 	MaxRestarts   int
 	RestartWindow time.Duration
-	// After names daemons (added to the Manager before this one) that must
-	// be running before this one starts; stopping goes in reverse order.
+	// After names daemons of the same Manager that must be running before
+	// this one starts; stopping goes in reverse order. They may be added
+	// before or after this one; a Start while one is not added yet is
+	// refused (ErrBadSpec), and a cycle is refused at Add.
 	After []string
 }
 

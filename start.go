@@ -52,6 +52,9 @@ func openLog(path string) (int, error) {
 func (d *Daemon) spawnNow(now time.Time) error {
 	data := d.startData
 	d.startData = nil
+	if data == nil {
+		data = d.spec.Data
+	}
 	lockfd := d.heldLock
 	d.heldLock = -1
 	if lockfd < 0 {
