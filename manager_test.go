@@ -365,8 +365,62 @@ func TestManagerRun(t *testing.T) {
 		}
 	}
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Run = %v", err)
+	var evs []Event
+	for ev := range m.Events() { // Run delivers the stop's events, then returns
+		evs = append(evs, ev)
+		if ev.To == Stopped {
+			break
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v, want nil once all are stopped", err)
+	}
+	if st := m.Daemon("r").State(); st != Stopped || evs[len(evs)-1].Reason != ReasonRequested {
+		t.Fatalf("after Run: %v, events %v", st, evs)
+	}
+}
+
+// Shutdown stops what the Manager supervises and waits; a daemon that
+// ignores its stop signal gets SIGKILL at its StopTimeout.
+func TestManagerShutdown(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{EventBuffer: 1}) // a lagging consumer: events wait, nothing spins
+	m.Add(Spec{Name: "polite", Func: "sleep", StartSecs: -1})
+	m.Add(Spec{Name: "deaf", Func: "stubborn", StartSecs: -1, StopTimeout: 200 * time.Millisecond})
+	w := &watcher{t: t, m: m}
+	m.Start()
+	w.until("running", func() bool { return allIn(m, Running) })
+	waitFor(t, "stubborn's ready line", func() bool {
+		b, _ := os.ReadFile(m.Daemon("deaf").LogFile())
+		return strings.Contains(string(b), "ready")
+	}, func() string { return "" })
+	start := time.Now()
+	if err := m.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !allIn(m, Stopped) || time.Since(start) < 200*time.Millisecond {
+		t.Fatalf("Shutdown returned after %v with %+v", time.Since(start), m.Status())
+	}
+	// The events wait, in order, for the consumer: each Poll hands on what
+	// fits in the channel.
+	var reasons []string
+	waitFor(t, "the stop events", func() bool {
+		m.Poll(time.Now())
+		for {
+			select {
+			case ev := <-m.Events():
+				if ev.To == Stopped {
+					reasons = append(reasons, ev.Daemon+":"+ev.Reason.String())
+				}
+				continue
+			default:
+			}
+			return len(reasons) >= 2
+		}
+	}, func() string { return fmt.Sprint(reasons) })
+	slices.Sort(reasons)
+	if strings.Join(reasons, " ") != "deaf:stop-timeout polite:requested" {
+		t.Fatalf("stop events %v", reasons)
 	}
 }
 
@@ -499,4 +553,41 @@ func TestManagerDataAndSignal(t *testing.T) {
 		b, _ := os.ReadFile(d.LogFile())
 		return strings.Count(string(b), `data="hi"`) == 2
 	}, func() string { b, _ := os.ReadFile(d.LogFile()); return string(b) })
+}
+
+// Events that do not fit wait for a consumer that lags, in order, and the
+// Manager does not spin meanwhile: its wake-ups slow down.
+func TestManagerLaggingConsumer(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{EventBuffer: 1})
+	for i := range 3 {
+		m.Add(Spec{Name: fmt.Sprint("lag", i), Func: "sleep", StartSecs: -1})
+	}
+	m.Start()
+	wakes := 0
+	deadline := time.After(time.Second)
+	for done := false; !done; {
+		select {
+		case <-m.Wake():
+			wakes++
+			m.Poll(time.Now())
+		case <-deadline:
+			done = true
+		}
+	}
+	if wakes > 40 {
+		t.Fatalf("%d wake-ups in 1s with nobody reading Events", wakes)
+	}
+	var seqs = map[string]uint64{}
+	w := &watcher{t: t, m: m}
+	w.until("every event delivered, in order", func() bool {
+		for _, ev := range w.events {
+			if ev.Seq != seqs[ev.Daemon]+1 {
+				t.Fatalf("event %v after seq %d", ev, seqs[ev.Daemon])
+			}
+			seqs[ev.Daemon] = ev.Seq
+		}
+		w.events = nil
+		return allIn(m, Running) && len(seqs) == 3 && seqs["lag0"] >= 2 && seqs["lag1"] >= 2 && seqs["lag2"] >= 2
+	})
 }
