@@ -42,6 +42,9 @@ type Daemon struct {
 	mainExited   bool      // proc has exited (Zombie, or Stopping a Zombie)
 	exitSeen     time.Time // an adopted proc's exit was seen, its status not yet known
 	exitRetry    time.Time // ... when to look for it again
+	busyRetry    time.Time // the lock was busy (a spawn under way): when to look again
+	busyWait     time.Duration
+	pendingStop  inputKind // a stop asked for while busy: inStop, inForceStop, or 0
 	seq          uint64
 	queue        []Event // a lone Daemon's events not yet returned by Poll
 	fresh        []Event // events not yet passed on by the owner
@@ -69,7 +72,11 @@ type Daemon struct {
 	logMu        sync.Mutex   // guards the two below, apart from own.mu: a ReadLog never holds up Poll
 	logOffset    int64
 	logOffSet    bool
-	nextLogCheck time.Time // LogMaxBytes: when to look at the log's size again
+	logWD        int32     // LogMaxBytes: the watch on the log while it is quiet; -1
+	logCheckAt   time.Time // ... or when to look at its size again while it grows
+	logSeen      int64     // ... its size at the last look
+	logSeenAt    time.Time
+	logRate      float64 // ... and how fast it grows, in bytes per second
 }
 
 // New checks spec and looks for a process of this daemon started earlier
@@ -107,7 +114,7 @@ func makeDaemon(spec Spec, o *owner, lone bool) (*Daemon, error) {
 	if err != nil {
 		return nil, &Error{Op: "new", Daemon: spec.Name, Err: err}
 	}
-	d := &Daemon{spec: spec, cred: cred, f: newFiles(spec), lone: lone, heldLock: -1, lease: -1, dueIdx: -1}
+	d := &Daemon{spec: spec, cred: cred, f: newFiles(spec), lone: lone, heldLock: -1, lease: -1, dueIdx: -1, logWD: -1}
 	d.m = machine{startSecs: spec.StartSecs, stopTimeout: spec.StopTimeout,
 		needReady: spec.Ready != ReadyStartSecs, watchdog: spec.WatchdogSec, selfRestart: lone}
 	if err := checkDir(spec.PIDDir); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -300,6 +307,7 @@ func (d *Daemon) release() {
 		releaseLease(d.lease)
 		d.lease = -1
 	}
+	d.unwatchLog()
 }
 
 // Start starts the daemon with data (a Func daemon gets it as its argument,

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // request applies a caller's request. When another controller supervises
@@ -43,19 +45,28 @@ func (d *Daemon) request(kind inputKind, data []byte, why Reason, now time.Time)
 			return err
 		}
 	}
-	d.genSeen = w.Gen
 	if d.sv != nil {
 		d.sv.wantUp, d.sv.gen = w.Up, w.Gen // asked here: not an intent from elsewhere
 	}
 	if elsewhere {
+		// The supervisor carries it out; the exit it makes is one this
+		// controller asked for (genSeen stays the generation it saw).
 		return nil
 	}
+	d.genSeen = w.Gen
 	if d.m.state == Stopped && (kind == inStart || kind == inRestart) {
 		// A process started elsewhere is adopted, not started twice.
 		if f := d.find(); f.proc != nil || len(f.leftovers) > 0 {
 			d.adopt(now, f)
 		} else if f.busy {
+			d.adopt(now, f) // looks again shortly
 			return ErrBusy
+		}
+	}
+	if d.m.state == Stopped && (kind == inStop || kind == inForceStop) {
+		d.pendingStop = 0
+		if !d.busyRetry.IsZero() {
+			d.pendingStop = kind // the process being spawned is stopped once it shows
 		}
 	}
 	if kind == inStart || kind == inRestart {
@@ -77,11 +88,15 @@ func (d *Daemon) drive(now time.Time, m mark) {
 	if m&markExit != 0 || !d.exitRetry.IsZero() && !now.Before(d.exitRetry) {
 		d.checkExit(now)
 	}
+	if !d.busyRetry.IsZero() && !now.Before(d.busyRetry) && d.m.state == Stopped {
+		d.busyRetry = time.Time{}
+		d.adopt(now, d.find())
+	}
 	if m&(markNotify|markReady) != 0 && d.notify != nil {
 		d.readReadiness(now)
 	}
-	if m&(markLog|markDue) != 0 {
-		d.rotateLog(now)
+	if m&markDue != 0 && !d.logCheckAt.IsZero() && !now.Before(d.logCheckAt) {
+		d.checkLog(now)
 	}
 	if due := d.m.deadline(); !due.IsZero() && !now.Before(due) {
 		d.apply(input{kind: inTick}, now)
@@ -103,6 +118,9 @@ func (d *Daemon) refresh(now time.Time) {
 	}
 	if k&fileReady != 0 && d.notify != nil {
 		d.readReadiness(now)
+	}
+	if k&fileLog != 0 {
+		d.checkLog(now)
 	}
 	if d.own.sup != nil {
 		d.own.sup.changed(d, k, now)
@@ -167,8 +185,13 @@ func (d *Daemon) find() found {
 	pid, pidErr, id, idErr := d.f.readRecords()
 	if lock == lockMissing {
 		// Nothing ever held it: whatever the records say is stale.
-		if pidErr == nil || idErr == nil {
+		switch {
+		case pidErr == nil || idErr == nil:
 			d.note("%s names a process, but no daemon ever held %s: stale, never signalled", d.f.pid, d.f.lock)
+		case !errors.Is(pidErr, os.ErrNotExist):
+			d.note("%v", pidErr)
+		case !errors.Is(idErr, os.ErrNotExist):
+			d.note("%v", idErr)
 		}
 		return f
 	}
@@ -300,8 +323,10 @@ func (d *Daemon) adopt(now time.Time, f found) {
 		d.apply(input{kind: inAdopt, to: to, at: started}, now)
 		d.watchProc()
 		if d.notify != nil {
+			d.takeNotify()
 			d.watchNotify()
 		}
+		d.watchLog(now)
 		if !f.proc.alive() {
 			d.checkExit(now) // it exited unwatched: report it (and reap it if ours)
 		}
@@ -313,9 +338,30 @@ func (d *Daemon) adopt(now time.Time, f found) {
 		d.mainExited = true
 		d.apply(input{kind: inAdopt, to: Zombie}, now)
 	case f.busy && d.m.state == Stopped:
+		// Held at no fd 3 we can see: a spawn under way (a child between
+		// fork and exec holds the lock at its parent's fd number), whose
+		// controller may even be dead. Look again shortly, until the
+		// holder shows or the lock is free.
 		d.note("the lock is held by a controller starting it right now")
+		d.busyWait = min(max(2*d.busyWait, busyWaitMin), busyWaitMax)
+		d.busyRetry = now.Add(d.busyWait)
+		return
+	}
+	d.busyWait, d.busyRetry = 0, time.Time{}
+	if d.pendingStop != 0 && d.m.state != Stopped {
+		// A stop asked for while the lock was busy: carried out now that
+		// the process is known.
+		kind := d.pendingStop
+		d.pendingStop = 0
+		d.apply(input{kind: kind}, now)
 	}
 }
+
+// How often a busy lock is looked at again.
+const (
+	busyWaitMin = 2 * time.Millisecond
+	busyWaitMax = time.Second
+)
 
 // checkExit reaps (our child) or notices (adopted) the main process's exit.
 //
@@ -332,7 +378,10 @@ func (d *Daemon) checkExit(now time.Time) {
 	if !exited {
 		return
 	}
-	known := st != nil || d.proc.own
+	// An own child with no status was reaped by somebody else in this
+	// program (a Wait4(-1) reaper): its status is looked for like an
+	// adopted one's.
+	known := st != nil
 	if !known {
 		st, known = d.adoptedExit()
 		if d.exitSeen.IsZero() {
@@ -451,6 +500,7 @@ func (d *Daemon) apply(in input, now time.Time) error {
 	if d.m.state == Stopped && from != Stopped {
 		d.proc.close()
 		d.proc, d.mainExited = nil, false
+		d.unwatchLog()
 	}
 	if r.acts&actCheckGone != 0 {
 		d.checkGone(now)
@@ -465,6 +515,7 @@ func (d *Daemon) apply(in input, now time.Time) error {
 			return serr
 		}
 		d.apply(input{kind: inSpawned}, now)
+		d.watchLog(now)
 	}
 	return err
 }
@@ -507,13 +558,13 @@ func (d *Daemon) emit(now time.Time, from, to State, r Reason, exit *ExitStatus,
 // supervisor's restart.
 func (d *Daemon) nextDue() time.Time {
 	t := d.m.deadline()
-	if !d.exitRetry.IsZero() && (t.IsZero() || d.exitRetry.Before(t)) {
-		t = d.exitRetry
-	}
-	if d.spec.LogMaxBytes > 0 && d.m.state != Stopped {
-		if l := d.nextLogCheck; t.IsZero() || l.Before(t) {
-			t = l
+	for _, r := range []time.Time{d.exitRetry, d.busyRetry} {
+		if !r.IsZero() && (t.IsZero() || r.Before(t)) {
+			t = r
 		}
+	}
+	if l := d.logCheckAt; !l.IsZero() && (t.IsZero() || l.Before(t)) {
+		t = l
 	}
 	if d.sv != nil {
 		if s := d.sv.due(d); !s.IsZero() && (t.IsZero() || s.Before(t)) {
@@ -666,6 +717,21 @@ func (d *Daemon) recordReady(now time.Time) {
 	d.f.writeID(id)
 }
 
+// takeNotify binds the sd_notify socket for a daemon adopted before it
+// said it was ready, by a lone Daemon, when nobody else will: no
+// supervisor holds the lease and the controller that started it is gone.
+// Without this the adopter would wait for a READY=1 that nobody receives.
+func (d *Daemon) takeNotify() {
+	n := d.notify
+	if n.mode != ReadyNotify || n.fd >= 0 || !d.lone || d.m.state != Starting || !d.writable() || d.f.leaseHeld() {
+		return
+	}
+	if sp, err := d.f.readSpawner(); err == nil && sp.PID != os.Getpid() && unix.Kill(sp.PID, 0) == nil {
+		return // its starter lives and has it bound
+	}
+	n.bind()
+}
+
 // watchNotify puts the readiness channel in the owner's watch: the
 // socket's fd (when this controller bound it), or the readiness file.
 func (d *Daemon) watchNotify() {
@@ -677,7 +743,7 @@ func (d *Daemon) watchNotify() {
 	case n.mode == ReadyNotify && n.fd >= 0:
 		h.add(n.fd, evNotify, d.slot)
 	case n.mode == ReadyFD && n.wd < 0:
-		n.wd = h.watchFile(n.readyPath, d)
+		n.wd = h.watchFile(n.readyPath, d, fileReady)
 	}
 }
 

@@ -36,6 +36,17 @@ func (p *process) check() (exited bool, st *ExitStatus, err error) {
 	if p.done {
 		return true, nil, nil
 	}
+	if !p.own {
+		if other, ok := spawned.Load(p.pid); ok && other != p {
+			// Another Daemon of this program spawned it and reaps it (its
+			// status is that one's); this one only sees that it exited.
+			if !p.alive() {
+				p.done = true
+				return true, nil, nil
+			}
+			return false, nil, nil
+		}
+	}
 	var info unix.Siginfo
 	wait := func() error {
 		switch {
@@ -57,6 +68,7 @@ func (p *process) check() (exited bool, st *ExitStatus, err error) {
 			return false, nil, nil // still running
 		}
 		p.done = true
+		spawned.CompareAndDelete(p.pid, p)
 		switch info.Code {
 		case 1: // CLD_EXITED
 			return true, &ExitStatus{Code: int(c.status)}, nil
@@ -131,8 +143,18 @@ func (p *process) exitInfo() *ExitStatus {
 	return statusFromWait(syscall.WaitStatus(info.Exit_code))
 }
 
-// close releases the pidfd. The process is not touched.
+// spawned holds the processes this program's Daemons spawned and have not
+// reaped: another Daemon of this program that watches the same daemon (a
+// lone observer beside a Manager) never reaps one, so its spawner gets
+// the status.
+var spawned sync.Map // pid → *process
+
+// close releases the pidfd. The process is not touched; if it is ours and
+// not reaped, any Daemon of this program may reap it from now on.
 func (p *process) close() {
+	if p.own && !p.done {
+		spawned.CompareAndDelete(p.pid, p)
+	}
 	if p.pidfd >= 0 {
 		unix.Close(p.pidfd)
 		p.pidfd = -1

@@ -50,6 +50,7 @@ func spawn(r spawnRequest) (*process, error) {
 		return nil, err
 	}
 	p := &process{pid: pid, pidfd: pidfd, own: true, group: true}
+	spawned.Store(pid, p)
 	if st, err := readProcStat(pid); err == nil {
 		p.start = st.startTicks
 	}
