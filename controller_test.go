@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,6 +36,8 @@ func runController(mode string) int {
 		return runReaper()
 	case "reaper-loop":
 		return runReaperLoop()
+	case "idle-manager":
+		return runIdleManager()
 	}
 	spec := controllerSpec()
 	if m, ok := protocolModes[mode]; ok {
@@ -518,4 +522,80 @@ func waitPidfd(pidfd int) {
 			return
 		}
 	}
+}
+
+// runIdleManager supervises LT_N `sleep` daemons in LT_PIDDIR, waits for
+// them to run and settle, then counts its wake-ups and its CPU time over
+// LT_IDLE, prints "wakes N cpu DURATION", stops them all and exits. It is
+// a process of its own so that its CPU time is its own.
+func runIdleManager() int {
+	n, _ := strconv.Atoi(os.Getenv("LT_N"))
+	idle, _ := time.ParseDuration(os.Getenv("LT_IDLE"))
+	dir := os.Getenv("LT_PIDDIR")
+	m := NewManager(Options{PIDDir: dir, LogDir: dir, EventBuffer: 4 * n})
+	defer m.Close()
+	for i := range n {
+		if err := m.Add(Spec{Name: fmt.Sprintf("idle%05d", i), Command: []string{"sleep", "600"}, StartSecs: -1}); err != nil {
+			fmt.Println("add:", err)
+			return 1
+		}
+	}
+	m.Start()
+	wake, events := m.Wake(), m.Events()
+	running := 0
+	for running < n { // every daemon confirmed running
+		select {
+		case <-wake:
+			m.Poll(time.Now())
+		case ev := <-events:
+			if ev.To == Running {
+				running++
+			}
+		case <-time.After(time.Minute):
+			fmt.Println("not all running")
+			return 1
+		}
+	}
+	for settled := false; !settled; { // what was on its way
+		select {
+		case <-wake:
+			m.Poll(time.Now())
+		case <-events:
+		case <-time.After(200 * time.Millisecond):
+			settled = true
+		}
+	}
+	// The start's garbage collected and returned now, so that the runtime's
+	// background sweeping and scavenging of it is not counted as idle cost.
+	runtime.GC()
+	debug.FreeOSMemory()
+	var before, after unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &before)
+	wakes := 0
+	for end := time.After(idle); end != nil; {
+		select {
+		case <-wake:
+			wakes++
+			m.Poll(time.Now())
+		case <-end:
+			end = nil
+		}
+	}
+	unix.Getrusage(unix.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	fmt.Printf("wakes %d cpu %d\n", wakes, cpu.Nanoseconds())
+	m.ForceStop()
+	for stopped := 0; stopped < n; { // reaped: nothing left to the test
+		select {
+		case <-wake:
+			m.Poll(time.Now())
+		case ev := <-events:
+			if ev.To == Stopped {
+				stopped++
+			}
+		case <-time.After(time.Minute):
+			return 1
+		}
+	}
+	return 0
 }
