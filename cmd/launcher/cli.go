@@ -71,15 +71,6 @@ func (c *config) withDeps(names []string) map[string]bool {
 	return want
 }
 
-// allNames is every daemon of the config.
-func (c *config) allNames() []string {
-	var names []string
-	for _, s := range c.daemons {
-		names = append(names, s.Name)
-	}
-	return names
-}
-
 // drive runs the Manager's loop until done says so or ctx ends; onEvent
 // sees every event. It returns ctx's error, if that ended it.
 func drive(ctx context.Context, m *launcher.Manager, done func() bool, onEvent func(launcher.Event)) error {

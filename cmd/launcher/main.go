@@ -9,13 +9,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
 
 	"github.com/proclauncher/launcher"
-	"github.com/proclauncher/launcher/examples"
 )
 
 // main only maps run's error to an exit status.
@@ -135,68 +133,6 @@ func version() string {
 		return bi.Main.Version
 	}
 	return "devel"
-}
-
-// loadConfig finds and parses the config (see usage for where it looks).
-func loadConfig(path string) (*config, error) {
-	if path == "" {
-		path = os.Getenv("LAUNCHER_CONFIG")
-	}
-	if path == "" {
-		if _, err := os.Stat("launcher.toml"); err == nil {
-			path = "launcher.toml"
-		}
-	}
-	if path == "" {
-		cfg, err := parseConfig("examples/demo.toml (built in)", examples.DemoTOML)
-		if err != nil {
-			return nil, err
-		}
-		// The demo keeps its files in a temp dir of its own.
-		dir := filepath.Join(os.TempDir(), "launcher-demo-"+strconv.Itoa(os.Getuid()))
-		cfg.pidDir, cfg.logDir = filepath.Join(dir, "run"), filepath.Join(dir, "log")
-		for i := range cfg.daemons {
-			cfg.daemons[i].PIDDir, cfg.daemons[i].LogDir = cfg.pidDir, cfg.logDir
-		}
-		return cfg, nil
-	}
-	text, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := parseConfig(path, text)
-	if err != nil {
-		return nil, err
-	}
-	// Relative dirs are relative to the config file, so that any shell
-	// anywhere finds the same daemons.
-	base, _ := filepath.Abs(filepath.Dir(path))
-	abs := func(p string) string {
-		if p == "" || filepath.IsAbs(p) {
-			return p
-		}
-		return filepath.Join(base, p)
-	}
-	cfg.pidDir, cfg.logDir = abs(cfg.pidDir), abs(cfg.logDir)
-	for i := range cfg.daemons {
-		s := &cfg.daemons[i]
-		s.PIDDir, s.LogDir, s.Dir = cfg.pidDir, cfg.logDir, abs(s.Dir)
-	}
-	return cfg, nil
-}
-
-// checkNames refuses names that the config does not have.
-func (c *config) checkNames(names []string) error {
-	for _, n := range names {
-		found := false
-		for _, s := range c.daemons {
-			found = found || s.Name == n
-		}
-		if !found {
-			return fmt.Errorf("%s: no daemon %q in %s", n, n, c.file)
-		}
-	}
-	return nil
 }
 
 // commandFlags are the flags of every command; each command defines the
