@@ -20,6 +20,7 @@ type cli struct {
 	cfg            *config
 	stdout, stderr io.Writer
 	flags          *commandFlags
+	paint          painter // for stdout
 }
 
 // manager adds the named daemons of the config (all of them when names
@@ -273,7 +274,7 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, cmd string) *progress {
-	return &progress{w: w, cmd: cmd, tty: isTerminal(w)}
+	return &progress{w: w, cmd: cmd, tty: canRewrite(w)}
 }
 
 func (p *progress) show(waiting []string) {
@@ -291,23 +292,4 @@ func (p *progress) done() {
 	if p.tty && p.last != "" {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
-}
-
-// isTerminal reports whether w is a terminal (a character device: close
-// enough, and the same on every unix).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0 && st.Mode()&os.ModeDevice != 0
-}
-
-// colour wraps s in an ANSI colour on a terminal, unless NO_COLOR is set.
-func colour(w io.Writer, code, s string) string {
-	if _, off := os.LookupEnv("NO_COLOR"); off || !isTerminal(w) {
-		return s
-	}
-	return "\033[" + code + "m" + s + "\033[0m"
 }

@@ -113,7 +113,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := cfg.checkNames(names); err != nil {
 		return err
 	}
-	c := &cli{cfg: cfg, stdout: stdout, stderr: stderr, flags: cmdFlags}
+	c := &cli{cfg: cfg, stdout: stdout, stderr: stderr, flags: cmdFlags, paint: newPainter(stdout)}
 	switch cmd {
 	case "status":
 		return c.status(names)

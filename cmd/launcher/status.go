@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -66,23 +67,42 @@ func (c *cli) status(names []string) error {
 		b, _ := json.MarshalIndent(out, "", "  ")
 		fmt.Fprintln(c.stdout, string(b))
 	} else {
-		tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tLAST EXIT\tENABLED")
-		for _, st := range rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", st.Name, c.stateCell(st), pidCell(st.PID),
-				uptimeCell(st), st.Restarts, exitCell(st.LastExit), yesNo(st.Enabled))
-		}
-		tw.Flush()
-		for _, st := range rows {
-			if st.Problem != "" {
-				fmt.Fprintf(c.stdout, "%s: %s\n", st.Name, st.Problem)
-			}
-		}
+		c.writeTable(rows)
 	}
 	if !allRunning {
 		return &exitError{code: 3}
 	}
 	return nil
+}
+
+// writeTable writes one line per daemon, aligned, with the state in
+// colour; then the problems, if any.
+func (c *cli) writeTable(rows []launcher.Status) {
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tLAST EXIT\tENABLED")
+	for _, st := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", st.Name, stateText(st), pidCell(st.PID),
+			uptimeCell(st), st.Restarts, exitCell(st.LastExit), yesNo(st.Enabled))
+	}
+	tw.Flush()
+	// Colour after alignment: the STATE column starts where its header
+	// does on every line, and a name is ASCII, one column a byte.
+	lines := strings.SplitAfter(buf.String(), "\n")
+	col := strings.Index(lines[0], "STATE")
+	fmt.Fprint(c.stdout, lines[0])
+	for i, st := range rows {
+		line, text := lines[i+1], stateText(st)
+		if col+len(text) <= len(line) && line[col:col+len(text)] == text {
+			line = line[:col] + c.paint.paint(stateColour(st), text) + line[col+len(text):]
+		}
+		fmt.Fprint(c.stdout, line)
+	}
+	for _, st := range rows {
+		if st.Problem != "" {
+			fmt.Fprintf(c.stdout, "%s: %s\n", st.Name, st.Problem)
+		}
+	}
 }
 
 func toJSON(st launcher.Status) statusJSON {
@@ -105,22 +125,28 @@ func toJSON(st launcher.Status) statusJSON {
 	return j
 }
 
-func (c *cli) stateCell(st launcher.Status) string {
+// stateText is the state as the table and the details show it.
+func stateText(st launcher.Status) string {
 	s := st.State.String()
 	if st.GaveUp {
 		s += " (gave up)"
 	}
+	return s
+}
+
+// stateColour is the colour of st's state: green running, red stopped
+// though wanted up, yellow on the way.
+func stateColour(st launcher.Status) string {
 	switch st.State {
 	case launcher.Running:
-		return colour(c.stdout, "32", s)
+		return green
 	case launcher.Stopped:
 		if st.WantUp {
-			return colour(c.stdout, "31", s)
+			return red
 		}
-		return s
-	default:
-		return colour(c.stdout, "33", s)
+		return ""
 	}
+	return yellow
 }
 
 func pidCell(pid int) string {

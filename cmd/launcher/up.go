@@ -123,11 +123,12 @@ func (c *cli) up(names []string) error {
 	return nil
 }
 
+// colourEvent is ev's line, red when something went wrong.
 func colourEvent(c *cli, ev launcher.Event) string {
 	s := ev.String()
 	switch ev.Reason {
 	case launcher.ReasonCrashed, launcher.ReasonStartFailed, launcher.ReasonGaveUp, launcher.ReasonStopTimeout:
-		return colour(c.stdout, "31", s)
+		return c.paint.paint(red, s)
 	}
 	return s
 }
