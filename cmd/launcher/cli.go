@@ -15,12 +15,35 @@ import (
 	"github.com/proclauncher/launcher"
 )
 
-// cli is one run of a command against one config.
+// cli is one run of a command.
 type cli struct {
-	cfg            *config
+	configPath     string // -c; "" to look for it
 	stdout, stderr io.Writer
-	flags          *commandFlags
+	cmd            *command
+	opts           *options
 	paint          painter // for stdout
+	cfg            *config // once config has loaded it
+}
+
+// config loads the config, once.
+func (c *cli) config() (*config, error) {
+	if c.cfg == nil {
+		cfg, err := loadConfig(c.configPath)
+		if err != nil {
+			return nil, err
+		}
+		c.cfg = cfg
+	}
+	return c.cfg, nil
+}
+
+// checkNames loads the config and refuses names it does not have.
+func (c *cli) checkNames(names []string) error {
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	return cfg.checkNames(names)
 }
 
 // manager adds the named daemons of the config (all of them when names
@@ -104,11 +127,21 @@ func drive(ctx context.Context, m *launcher.Manager, done func() bool, onEvent f
 	}
 }
 
-// control runs start, stop, restart, force-stop, enable and disable.
-func (c *cli) control(cmd string, names []string) error {
-	timeout, err := time.ParseDuration(c.flags.timeout)
-	if err != nil || timeout <= 0 {
-		return &usageError{cmd + ": --timeout: " + c.flags.timeout + " is not a duration"}
+// control returns the run func of a command that makes a request of
+// the named daemons (start, stop, restart, force-stop, enable, disable).
+func control(a action) func(c *cli, names []string) error {
+	return func(c *cli, names []string) error { return c.control(a, names) }
+}
+
+// control makes a's request of the named daemons (all without names) and
+// waits until each got where a takes it, or failed, or --timeout passed.
+func (c *cli) control(a action, names []string) error {
+	timeout := c.opts.timeout
+	if a.reached != nil && timeout <= 0 {
+		return &usageError{cmd: c.cmd, msg: "--timeout must be positive"}
+	}
+	if err := c.checkNames(names); err != nil {
+		return err
 	}
 	if len(names) == 0 {
 		names = c.cfg.allNames()
@@ -129,20 +162,9 @@ func (c *cli) control(cmd string, names []string) error {
 	for _, n := range names {
 		before[n] = m.Daemon(n).PID()
 	}
-	var reqErr error
-	switch cmd {
-	case "start":
-		reqErr = m.Start(names...)
-	case "stop":
-		reqErr = m.Stop(names...)
-	case "force-stop":
-		reqErr = m.ForceStop(names...)
-	case "restart":
-		reqErr = m.Restart(names...)
-	case "enable":
-		return errors.Join(append(addErrs, m.Enable(names...))...)
-	case "disable":
-		return errors.Join(append(addErrs, m.Disable(names...))...)
+	reqErr := a.request(m, names...)
+	if a.reached == nil {
+		return errors.Join(append(addErrs, reqErr)...)
 	}
 	// A daemon that could not be asked (disabled, say) is not waited for.
 	failed := failedDaemons(reqErr)
@@ -152,27 +174,8 @@ func (c *cli) control(cmd string, names []string) error {
 			waitFor = append(waitFor, n)
 		}
 	}
-	// reached says whether a daemon got where the command takes it: with
-	// --wait the end state, without it far enough that no controller is
-	// needed any more (spawned, or signalled).
-	reached := func(n string) bool {
-		d := m.Daemon(n)
-		st := d.State()
-		switch {
-		case cmd == "start" && c.flags.wait:
-			return st == launcher.Running
-		case cmd == "start":
-			return st != launcher.Stopped
-		case cmd == "restart" && c.flags.wait:
-			return st == launcher.Running && d.PID() != before[n]
-		case cmd == "restart":
-			return (st == launcher.Starting || st == launcher.Running) && d.PID() != before[n]
-		case c.flags.wait:
-			return st == launcher.Stopped
-		default:
-			return st == launcher.Stopping || st == launcher.Stopped
-		}
-	}
+	cmd, wait := c.cmd.name, c.opts.wait
+	reached := func(n string) bool { return a.reached(m.Daemon(n), wait, before[n]) }
 	progress := newProgress(c.stderr, cmd)
 	gaveUp := map[string]bool{}
 	started := map[string]bool{} // a start of this command's was seen
@@ -191,21 +194,21 @@ func (c *cli) control(cmd string, names []string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var problems []error
-	err = drive(ctx, m, done, func(ev launcher.Event) {
-		if !contains(waitFor, ev.Daemon) {
+	err := drive(ctx, m, done, func(ev launcher.Event) {
+		if !slices.Contains(waitFor, ev.Daemon) {
 			return
 		}
 		switch {
 		case ev.Reason == launcher.ReasonGaveUp, ev.Err != nil && ev.To == launcher.Stopped:
 			gaveUp[ev.Daemon] = true
 			problems = append(problems, fmt.Errorf("%s %s: %s", cmd, ev.Daemon, describe(ev)))
-		case cmd == "start" || cmd == "restart":
+		case a.starts:
 			if ev.To == launcher.Starting {
 				started[ev.Daemon] = true
 			}
 			// With --wait, a daemon that ends after it was started
 			// failed; supervision may still restart it (in `up`).
-			if ev.To == launcher.Stopped && ev.From != launcher.Stopped && started[ev.Daemon] && c.flags.wait {
+			if ev.To == launcher.Stopped && ev.From != launcher.Stopped && started[ev.Daemon] && wait {
 				problems = append(problems, fmt.Errorf("%s %s: %s", cmd, ev.Daemon, describe(ev)))
 				gaveUp[ev.Daemon] = true
 			}
@@ -215,7 +218,7 @@ func (c *cli) control(cmd string, names []string) error {
 	if err != nil {
 		var waiting []string
 		for _, n := range waitFor {
-			if !reached(n) {
+			if !reached(n) && !gaveUp[n] {
 				waiting = append(waiting, n+" is "+m.Daemon(n).State().String())
 			}
 		}
@@ -254,15 +257,6 @@ func describe(ev launcher.Event) string {
 		s += ": " + ev.Err.Error()
 	}
 	return s
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // progress shows one line of what is still awaited, on a terminal only.

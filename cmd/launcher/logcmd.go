@@ -13,21 +13,21 @@ import (
 
 // log prints the last -n lines of a daemon's log, and with -f follows it
 // until interrupted.
-func (c *cli) log(name string) error {
-	var spec launcher.Spec
-	for _, s := range c.cfg.daemons {
-		if s.Name == name {
-			spec = s
-		}
+func (c *cli) log(names []string) error {
+	if len(names) != 1 {
+		return &usageError{cmd: c.cmd, msg: "name one daemon"}
 	}
-	d, err := launcher.New(spec)
+	if err := c.checkNames(names); err != nil {
+		return err
+	}
+	d, err := launcher.New(c.cfg.spec(names[0]))
 	if err != nil {
 		return err
 	}
 	defer d.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	f, err := d.Follow(ctx, launcher.LastLines(c.flags.lines))
+	f, err := d.Follow(ctx, launcher.LastLines(c.opts.lines))
 	if err != nil {
 		return err
 	}
@@ -37,7 +37,7 @@ func (c *cli) log(name string) error {
 	idle := time.NewTimer(time.Hour)
 	defer idle.Stop()
 	for {
-		if !c.flags.follow {
+		if !c.opts.follow {
 			idle.Reset(100 * time.Millisecond)
 		}
 		select {

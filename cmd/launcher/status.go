@@ -37,6 +37,9 @@ type statusJSON struct {
 // status prints the table (or JSON) and says, by its exit status, whether
 // all the named daemons run (0) or not (3), as LSB init scripts do.
 func (c *cli) status(names []string) error {
+	if err := c.checkNames(names); err != nil {
+		return err
+	}
 	m, bad := c.manager(false, names)
 	defer m.Close()
 	// One round lets each daemon notice an exit that happened while
@@ -45,7 +48,7 @@ func (c *cli) status(names []string) error {
 	var rows []launcher.Status
 	allRunning := true
 	for _, st := range m.Status() {
-		if len(names) > 0 && !contains(names, st.Name) {
+		if len(names) > 0 && !slices.Contains(names, st.Name) {
 			continue
 		}
 		rows = append(rows, st)
@@ -53,20 +56,21 @@ func (c *cli) status(names []string) error {
 	}
 	// A daemon whose files could not be read has a row that says why.
 	for _, s := range c.cfg.daemons {
-		if err := bad[s.Name]; err != nil && (len(names) == 0 || contains(names, s.Name)) {
+		if err := bad[s.Name]; err != nil && (len(names) == 0 || slices.Contains(names, s.Name)) {
 			rows = append(rows, launcher.Status{Name: s.Name, Problem: err.Error()})
 			allRunning = false
 		}
 	}
 	slices.SortFunc(rows, func(a, b launcher.Status) int { return strings.Compare(a.Name, b.Name) })
-	if c.flags.json {
+	switch {
+	case c.opts.json:
 		out := make([]statusJSON, 0, len(rows))
 		for _, st := range rows {
 			out = append(out, toJSON(st))
 		}
 		b, _ := json.MarshalIndent(out, "", "  ")
 		fmt.Fprintln(c.stdout, string(b))
-	} else {
+	default:
 		c.writeTable(rows)
 	}
 	if !allRunning {
