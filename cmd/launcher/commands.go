@@ -163,6 +163,17 @@ lines as they are written, through rotation, until interrupted.`,
 		operands: daemonOperands,
 		run:      (*cli).log,
 	}, {
+		name:     "signal",
+		synopsis: "SIG name ...",
+		summary:  "send a signal to daemons' main processes",
+		help: `Sends signal SIG to the main process of each named daemon. SIG is a name,
+with or without SIG, in any case (HUP, SIGUSR1, term), or a number (15).
+
+A daemon that is not running is an error that names it; the others get
+the signal all the same. Exit status 1 if any could not be signalled.`,
+		operands: signalOperands,
+		run:      (*cli).signal,
+	}, {
 		name:     "up",
 		synopsis: "[name ...]",
 		summary:  "supervise in the foreground, printing events",
