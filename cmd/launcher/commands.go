@@ -152,10 +152,12 @@ Exit status: 0 when all the named daemons are running, 3 when any is not
 		run:      (*cli).status,
 	}, {
 		name:     "log",
-		synopsis: "name",
-		summary:  "show the last lines of a log; -f follows it",
-		help: `Prints the last -n lines of the daemon's log. With -f it goes on printing
-lines as they are written, through rotation, until interrupted.`,
+		synopsis: "[name ...]",
+		summary:  "show the last lines of logs; -f follows them",
+		help: `Prints the last -n lines of the named daemons' logs (all of them without
+names). With -f it goes on printing lines as they are written, through
+rotation, until interrupted (as supervisorctl's maintail). With more than
+one daemon, each line starts with its daemon's name: "web | line".`,
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.BoolVar(&o.follow, "f", false, "follow: print lines as they are written, until interrupted")
 			linesFlag(fs, o)
