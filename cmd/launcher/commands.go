@@ -141,12 +141,16 @@ Running ones go on.`,
 		synopsis: "[name ...]",
 		summary:  "show daemons; exit status 0 if all are running, 3 if not",
 		help: `Shows a table of the named daemons (all of them without names), or with
---json a list of objects.
+--json a list of objects. With one name and no --json it shows that
+daemon in detail, as systemctl status does: its state and why, pid,
+uptime, restarts, last exit, whether it is wanted up and enabled, its
+supervisor, CPU time and memory, and the last -n lines of its log.
 
 Exit status: 0 when all the named daemons are running, 3 when any is not
 (as LSB init scripts), 1 on an error.`,
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.BoolVar(&o.json, "json", false, "print JSON: a list with one object per daemon")
+			linesFlag(fs, o)
 		},
 		operands: daemonOperands,
 		run:      (*cli).status,

@@ -34,8 +34,9 @@ type statusJSON struct {
 	Problem     string     `json:"problem,omitempty"`
 }
 
-// status prints the table (or JSON) and says, by its exit status, whether
-// all the named daemons run (0) or not (3), as LSB init scripts do.
+// status prints the table, JSON, or for one daemon its details, and says
+// by its exit status whether all the named daemons run (0) or not (3), as
+// LSB init scripts do.
 func (c *cli) status(names []string) error {
 	if err := c.checkNames(names); err != nil {
 		return err
@@ -70,6 +71,12 @@ func (c *cli) status(names []string) error {
 		}
 		b, _ := json.MarshalIndent(out, "", "  ")
 		fmt.Fprintln(c.stdout, string(b))
+	case len(names) == 1:
+		var logFile string
+		if d := m.Daemon(names[0]); d != nil {
+			logFile = d.LogFile()
+		}
+		c.writeDetail(rows[0], logFile, time.Now())
 	default:
 		c.writeTable(rows)
 	}
@@ -107,6 +114,105 @@ func (c *cli) writeTable(rows []launcher.Status) {
 			fmt.Fprintf(c.stdout, "%s: %s\n", st.Name, st.Problem)
 		}
 	}
+}
+
+// writeDetail shows one daemon, systemctl status style, with the end of
+// its log (logFile; "" when it cannot be known).
+func (c *cli) writeDetail(st launcher.Status, logFile string, now time.Time) {
+	head := st.Name + "  " + c.paint.paint(stateColour(st), stateText(st))
+	if st.Reason != launcher.ReasonNone {
+		head += " (" + st.Reason.String() + ")"
+	}
+	if !st.Since.IsZero() {
+		head += " since " + st.Since.Format("2006-01-02 15:04:05 MST") + "; " + ago(now.Sub(st.Since))
+	}
+	fmt.Fprintln(c.stdout, head)
+	type field struct{ label, value string }
+	fields := []field{{"PID", pidCell(st.PID)}}
+	if st.State == launcher.Running {
+		fields = append(fields, field{"Uptime", st.Uptime.Truncate(time.Second).String()})
+	}
+	restarts := strconv.Itoa(st.Restarts)
+	if st.GaveUp {
+		restarts += " (gave up)"
+	}
+	fields = append(fields, field{"Restarts", restarts})
+	if !st.NextRestart.IsZero() {
+		fields = append(fields, field{"Next restart", "in " + st.NextRestart.Sub(now).Round(time.Millisecond).String()})
+	}
+	fields = append(fields, field{"Last exit", exitText(st.LastExit)})
+	wanted := "down"
+	if st.WantUp {
+		wanted = "up"
+	}
+	fields = append(fields, field{"Wanted", wanted}, field{"Enabled", yesNo(st.Enabled)})
+	supervisor := "none"
+	if st.Supervisor != 0 {
+		supervisor = "pid " + strconv.Itoa(st.Supervisor)
+	}
+	fields = append(fields, field{"Supervisor", supervisor})
+	if st.PID != 0 {
+		fields = append(fields, field{"CPU", st.CPUTime.Round(time.Millisecond).String()},
+			field{"Memory", bytesText(st.RSS) + " RSS"})
+	}
+	if st.StatusText != "" {
+		fields = append(fields, field{"Status", st.StatusText})
+	}
+	if st.Problem != "" {
+		fields = append(fields, field{"Problem", c.paint.paint(red, st.Problem)})
+	}
+	if logFile != "" {
+		fields = append(fields, field{"Log", logFile})
+	}
+	width := 0
+	for _, f := range fields {
+		width = max(width, len(f.label))
+	}
+	for _, f := range fields {
+		fmt.Fprintf(c.stdout, "  %*s: %s\n", width, f.label, f.value)
+	}
+	if logFile == "" || c.opts.lines <= 0 {
+		return
+	}
+	lines, err := lastLines(logFile, c.opts.lines)
+	if err != nil {
+		fmt.Fprintf(c.stdout, "\n%v\n", err)
+		return
+	}
+	if len(lines) > 0 {
+		fmt.Fprintln(c.stdout)
+	}
+	for _, l := range lines {
+		fmt.Fprintln(c.stdout, l)
+	}
+}
+
+// ago says how long ago d was: "5s ago", "3m12s ago".
+func ago(d time.Duration) string {
+	if d < time.Second {
+		return "just now"
+	}
+	return d.Truncate(time.Second).String() + " ago"
+}
+
+// bytesText is n bytes for people: 812 KiB, 1.5 MiB.
+func bytesText(n int64) string {
+	switch {
+	case n < 1<<10:
+		return strconv.FormatInt(n, 10) + " B"
+	case n < 1<<20:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	case n < 1<<30:
+		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
+	}
+	return strconv.FormatFloat(float64(n)/(1<<30), 'f', 1, 64) + " GiB"
+}
+
+func exitText(e *launcher.ExitStatus) string {
+	if e == nil {
+		return "-"
+	}
+	return e.String()
 }
 
 func toJSON(st launcher.Status) statusJSON {
