@@ -177,14 +177,36 @@ func (c *cli) control(a action, names []string) error {
 	cmd, wait := c.cmd.name, c.opts.wait
 	reached := func(n string) bool { return a.reached(m.Daemon(n), wait, before[n]) }
 	progress := newProgress(c.stderr, cmd)
-	gaveUp := map[string]bool{}
-	started := map[string]bool{} // a start of this command's was seen
+	gaveUp := map[string]bool{}                // failed, or cannot start: not waited for
+	started := map[string]bool{}               // a start of this command's was seen
+	exits := map[string]*launcher.ExitStatus{} // the last exit seen
+	var problems []error
+	// failedDep returns a daemon that n runs after (directly or not)
+	// and that failed to start: n cannot start now.
+	var failedDep func(n string) string
+	failedDep = func(n string) string {
+		for _, dep := range c.cfg.spec(n).After {
+			if gaveUp[dep] {
+				return dep
+			}
+			if f := failedDep(dep); f != "" {
+				return f
+			}
+		}
+		return ""
+	}
 	done := func() bool {
 		var waiting []string
 		for _, n := range waitFor {
-			if !reached(n) && !gaveUp[n] {
-				waiting = append(waiting, n+" "+m.Daemon(n).State().String())
+			if reached(n) || gaveUp[n] {
+				continue
 			}
+			if dep := failedDep(n); dep != "" && a.starts {
+				gaveUp[n] = true
+				problems = append(problems, fmt.Errorf("%s %s: not started: %s, which it runs after, failed", cmd, n, dep))
+				continue
+			}
+			waiting = append(waiting, n+" "+m.Daemon(n).State().String())
 		}
 		progress.show(waiting)
 		return len(waiting) == 0
@@ -193,24 +215,38 @@ func (c *cli) control(a action, names []string) error {
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var problems []error
+	reported := false // a failure was written to stderr already
+	fail := func(ev launcher.Event) {
+		gaveUp[ev.Daemon] = true
+		msg := fmt.Sprintf("%s %s: %s", cmd, ev.Daemon, describe(ev, exits[ev.Daemon]))
+		if !a.starts {
+			problems = append(problems, errors.New(msg))
+			return
+		}
+		progress.done()
+		c.reportFailure(m.Daemon(ev.Daemon), msg)
+		reported = true
+	}
 	err := drive(ctx, m, done, func(ev launcher.Event) {
 		if !slices.Contains(waitFor, ev.Daemon) {
 			return
 		}
+		if ev.Exit != nil {
+			exits[ev.Daemon] = ev.Exit
+		}
 		switch {
 		case ev.Reason == launcher.ReasonGaveUp, ev.Err != nil && ev.To == launcher.Stopped:
-			gaveUp[ev.Daemon] = true
-			problems = append(problems, fmt.Errorf("%s %s: %s", cmd, ev.Daemon, describe(ev)))
+			fail(ev)
 		case a.starts:
 			if ev.To == launcher.Starting {
 				started[ev.Daemon] = true
 			}
-			// With --wait, a daemon that ends after it was started
-			// failed; supervision may still restart it (in `up`).
-			if ev.To == launcher.Stopped && ev.From != launcher.Stopped && started[ev.Daemon] && wait {
-				problems = append(problems, fmt.Errorf("%s %s: %s", cmd, ev.Daemon, describe(ev)))
-				gaveUp[ev.Daemon] = true
+			// A daemon that ends after this command started it, and
+			// before it returns, failed (supervision may still restart
+			// it, in `up`). Without --wait that is seen only while
+			// others are awaited: those it runs after, say.
+			if ev.To == launcher.Stopped && ev.From != launcher.Stopped && started[ev.Daemon] {
+				fail(ev)
 			}
 		}
 	})
@@ -219,12 +255,49 @@ func (c *cli) control(a action, names []string) error {
 		var waiting []string
 		for _, n := range waitFor {
 			if !reached(n) && !gaveUp[n] {
-				waiting = append(waiting, n+" is "+m.Daemon(n).State().String())
+				waiting = append(waiting, n+" is "+m.Daemon(n).State().String()+c.waitingOn(m, n))
 			}
 		}
 		problems = append(problems, fmt.Errorf("%s: gave up waiting after %v: %s", cmd, timeout, strings.Join(waiting, ", ")))
 	}
-	return errors.Join(append(append(addErrs, reqErr), problems...)...)
+	if err := errors.Join(append(append(addErrs, reqErr), problems...)...); err != nil {
+		return err
+	}
+	if reported {
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+// waitingOn says which daemons that n runs after do not run: " (after
+// db, which is stopped)"; "" when none.
+func (c *cli) waitingOn(m *launcher.Manager, n string) string {
+	var deps []string
+	for _, dep := range c.cfg.spec(n).After {
+		if d := m.Daemon(dep); d != nil && d.State() != launcher.Running {
+			deps = append(deps, dep+", which is "+d.State().String())
+		}
+	}
+	if len(deps) == 0 || m.Daemon(n).State() != launcher.Stopped {
+		return ""
+	}
+	return " (after " + strings.Join(deps, "; ") + ")"
+}
+
+// failureLogLines is how much of its log a failed start shows.
+const failureLogLines = 10
+
+// reportFailure writes msg and the end of d's log to stderr.
+func (c *cli) reportFailure(d *launcher.Daemon, msg string) {
+	fmt.Fprintf(c.stderr, "launcher: %s\n", msg)
+	lines, err := lastLines(d.LogFile(), failureLogLines)
+	if err != nil || len(lines) == 0 {
+		return
+	}
+	fmt.Fprintf(c.stderr, "launcher: the last lines of %s:\n", d.LogFile())
+	for _, l := range lines {
+		fmt.Fprintf(c.stderr, "  %s\n", l)
+	}
 }
 
 // failedDaemons names the daemons that err (a join of *launcher.Error)
@@ -248,10 +321,15 @@ func failedDaemons(err error) map[string]bool {
 	return out
 }
 
-func describe(ev launcher.Event) string {
+// describe says why ev happened; exit is the daemon's last exit, which
+// the zombie → stopped event does not carry.
+func describe(ev launcher.Event, exit *launcher.ExitStatus) string {
 	s := ev.Reason.String()
 	if ev.Exit != nil {
-		s += ", " + ev.Exit.String()
+		exit = ev.Exit
+	}
+	if exit != nil {
+		s += ", " + exit.String()
 	}
 	if ev.Err != nil {
 		s += ": " + ev.Err.Error()

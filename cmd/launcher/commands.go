@@ -80,7 +80,8 @@ a daemon starts once those it names in "after" run. It records that they
 are wanted up, so a running "launcher up" keeps them up.
 
 Without --wait it returns once each is spawned; with --wait, once each
-runs (it stayed up start_secs, or said it is ready).`,
+runs (it stayed up start_secs, or said it is ready). A daemon that fails
+to start is reported with its exit status and the last lines of its log.`,
 		flags:    waitFlags,
 		operands: daemonOperands,
 		run:      control(startAction),
@@ -105,7 +106,8 @@ is gone.`,
 a stopped daemon is just started. They are wanted up.
 
 Without --wait it returns once each new process is spawned; with --wait,
-once each runs.`,
+once each runs. A daemon that fails to start is reported with its exit
+status and the last lines of its log.`,
 		flags:    waitFlags,
 		operands: daemonOperands,
 		run:      control(restartAction),
