@@ -199,6 +199,20 @@ by for it, takes over when that one ends, and says which it does.`,
 		operands: daemonOperands,
 		run:      (*cli).up,
 	}, {
+		name:     "completion",
+		synopsis: "bash|zsh|fish",
+		summary:  "print a shell completion script",
+		help: `Prints a completion script for the shell: commands, flags, signals, and
+daemon names read from the config of the command line being completed
+(-c, else $LAUNCHER_CONFIG, else ./launcher.toml).
+
+  bash:  source <(launcher completion bash)
+         (or save it as /etc/bash_completion.d/launcher)
+  zsh:   launcher completion zsh > "${fpath[1]}/_launcher"
+  fish:  launcher completion fish > ~/.config/fish/completions/launcher.fish`,
+		operands: shellOperand,
+		run:      (*cli).completion,
+	}, {
 		name:     "help",
 		synopsis: "[command]",
 		summary:  "show the commands, or what one does and its flags",
@@ -211,8 +225,18 @@ by for it, takes over when that one ends, and says which it does.`,
 		help:     `Prints the module version, or the VCS revision the program was built from.`,
 		run:      (*cli).version,
 		operands: noOperands,
+	}, {
+		name:     completeNamesCommand,
+		summary:  "print the config's daemon names, one a line (for completion scripts)",
+		help:     `Prints the names of the config's daemons, one a line, and nothing on an error. The completion scripts call it.`,
+		run:      (*cli).completeNames,
+		hidden:   true,
+		operands: noOperands,
 	}}
 }
+
+// completeNamesCommand is the hidden command the completion scripts call.
+const completeNamesCommand = "__complete-names"
 
 // lookup returns the command called name, or nil.
 func lookup(name string) *command {
