@@ -3,6 +3,7 @@
 package launcher
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -99,6 +100,19 @@ var helpers = map[string]Func{
 		f := os.NewFile(4, "notify")
 		fmt.Fprintln(f, "ready")
 		f.Close()
+		<-ctx.Done()
+		return nil
+	},
+	// lines: echoes each line of its stdin ("got: ..."), a stream it reads
+	// itself (InputFIFO), until it is stopped.
+	"lines": func(ctx context.Context, data []byte) error {
+		fmt.Printf("lines: data=%q\n", data)
+		go func() {
+			sc := bufio.NewScanner(os.Stdin)
+			for sc.Scan() {
+				fmt.Println("got:", sc.Text())
+			}
+		}()
 		<-ctx.Done()
 		return nil
 	},

@@ -98,8 +98,12 @@ func TestManagerOrderAndEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := m.Add(Spec{Name: "x", Func: "sleep", After: []string{"nope"}}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
-		t.Fatalf("Add with unknown After = %v", err)
+	// After may name a daemon not added yet (TestManagerAfterAnyOrder).
+	if err := m.Add(Spec{Name: "x", Func: "sleep", After: []string{"nope"}}); err != nil {
+		t.Fatalf("Add with After naming a daemon not added yet = %v", err)
+	}
+	if err := m.Remove("x"); err != nil {
+		t.Fatal(err)
 	}
 	if err := m.Add(Spec{Name: "y", Func: "sleep", After: []string{"y"}}); err == nil {
 		t.Fatal("Add with a self cycle succeeded")
@@ -361,8 +365,62 @@ func TestManagerRun(t *testing.T) {
 		}
 	}
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Run = %v", err)
+	var evs []Event
+	for ev := range m.Events() { // Run delivers the stop's events, then returns
+		evs = append(evs, ev)
+		if ev.To == Stopped {
+			break
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v, want nil once all are stopped", err)
+	}
+	if st := m.Daemon("r").State(); st != Stopped || evs[len(evs)-1].Reason != ReasonRequested {
+		t.Fatalf("after Run: %v, events %v", st, evs)
+	}
+}
+
+// Shutdown stops what the Manager supervises and waits; a daemon that
+// ignores its stop signal gets SIGKILL at its StopTimeout.
+func TestManagerShutdown(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{EventBuffer: 1}) // a lagging consumer: events wait, nothing spins
+	m.Add(Spec{Name: "polite", Func: "sleep", StartSecs: -1})
+	m.Add(Spec{Name: "deaf", Func: "stubborn", StartSecs: -1, StopTimeout: 200 * time.Millisecond})
+	w := &watcher{t: t, m: m}
+	m.Start()
+	w.until("running", func() bool { return allIn(m, Running) })
+	waitFor(t, "stubborn's ready line", func() bool {
+		b, _ := os.ReadFile(m.Daemon("deaf").LogFile())
+		return strings.Contains(string(b), "ready")
+	}, func() string { return "" })
+	start := time.Now()
+	if err := m.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !allIn(m, Stopped) || time.Since(start) < 200*time.Millisecond {
+		t.Fatalf("Shutdown returned after %v with %+v", time.Since(start), m.Status())
+	}
+	// The events wait, in order, for the consumer: each Poll hands on what
+	// fits in the channel.
+	var reasons []string
+	waitFor(t, "the stop events", func() bool {
+		m.Poll(time.Now())
+		for {
+			select {
+			case ev := <-m.Events():
+				if ev.To == Stopped {
+					reasons = append(reasons, ev.Daemon+":"+ev.Reason.String())
+				}
+				continue
+			default:
+			}
+			return len(reasons) >= 2
+		}
+	}, func() string { return fmt.Sprint(reasons) })
+	slices.Sort(reasons)
+	if strings.Join(reasons, " ") != "deaf:stop-timeout polite:requested" {
+		t.Fatalf("stop events %v", reasons)
 	}
 }
 
@@ -420,4 +478,116 @@ func TestManagerClosed(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// After may name a daemon added later; a Start while it is missing is a
+// clear error; a cycle is refused at Add.
+func TestManagerAfterAnyOrder(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{})
+	add := func(name string, after ...string) error {
+		return m.Add(Spec{Name: name, Func: "sleep", StartSecs: -1, After: after})
+	}
+	if err := add("web", "app"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start("web"); !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), `"app"`) {
+		t.Fatalf("Start with app missing = %v", err)
+	}
+	if err := add("app", "db"); err != nil {
+		t.Fatal(err)
+	}
+	if err := add("db", "web"); !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), "cycle") {
+		t.Fatalf("Add of a cycle = %v", err)
+	}
+	if err := add("db"); err != nil {
+		t.Fatal(err)
+	}
+	w := &watcher{t: t, m: m}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.until("all running", func() bool { return allIn(m, Running) })
+	var order []string
+	for _, ev := range w.events {
+		if ev.To == Starting {
+			order = append(order, ev.Daemon)
+		}
+	}
+	if strings.Join(order, " ") != "db app web" {
+		t.Fatalf("start order %v, want db app web", order)
+	}
+}
+
+// Spec.Data reaches a Func daemon started (and restarted) by the Manager;
+// Manager.Signal signals by name and says which it could not.
+func TestManagerDataAndSignal(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{})
+	if err := m.Add(Spec{Name: "echo", Func: "echo", Data: []byte("hi"), StartSecs: -1,
+		Restart: RestartOnFailure, RestartDelay: time.Nanosecond}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Add(Spec{Name: "idle", Func: "sleep"}); err != nil {
+		t.Fatal(err)
+	}
+	w := &watcher{t: t, m: m}
+	m.Start("echo")
+	w.until("echo running", w.state("echo", Running))
+	d := m.Daemon("echo")
+	first := d.PID()
+	waitFor(t, "the data in the log", func() bool {
+		b, _ := os.ReadFile(d.LogFile())
+		return strings.Count(string(b), `data="hi"`) == 1
+	}, func() string { b, _ := os.ReadFile(d.LogFile()); return string(b) })
+	err := m.Signal(syscall.SIGKILL, "echo", "idle")
+	var le *Error
+	if !errors.Is(err, ErrNotRunning) || !errors.As(err, &le) || le.Daemon != "idle" || strings.Contains(err.Error(), "echo") {
+		t.Fatalf("Signal = %v, want ErrNotRunning for idle only", err)
+	}
+	if err := m.Signal(syscall.SIGKILL, "nope"); !errors.Is(err, ErrUnknownDaemon) {
+		t.Fatalf("Signal of an unknown name = %v", err)
+	}
+	w.until("restarted", func() bool { return d.State() == Running && d.PID() != first })
+	waitFor(t, "the data in the log again", func() bool {
+		b, _ := os.ReadFile(d.LogFile())
+		return strings.Count(string(b), `data="hi"`) == 2
+	}, func() string { b, _ := os.ReadFile(d.LogFile()); return string(b) })
+}
+
+// Events that do not fit wait for a consumer that lags, in order, and the
+// Manager does not spin meanwhile: its wake-ups slow down.
+func TestManagerLaggingConsumer(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{EventBuffer: 1})
+	for i := range 3 {
+		m.Add(Spec{Name: fmt.Sprint("lag", i), Func: "sleep", StartSecs: -1})
+	}
+	m.Start()
+	wakes := 0
+	deadline := time.After(time.Second)
+	for done := false; !done; {
+		select {
+		case <-m.Wake():
+			wakes++
+			m.Poll(time.Now())
+		case <-deadline:
+			done = true
+		}
+	}
+	if wakes > 40 {
+		t.Fatalf("%d wake-ups in 1s with nobody reading Events", wakes)
+	}
+	var seqs = map[string]uint64{}
+	w := &watcher{t: t, m: m}
+	w.until("every event delivered, in order", func() bool {
+		for _, ev := range w.events {
+			if ev.Seq != seqs[ev.Daemon]+1 {
+				t.Fatalf("event %v after seq %d", ev, seqs[ev.Daemon])
+			}
+			seqs[ev.Daemon] = ev.Seq
+		}
+		w.events = nil
+		return allIn(m, Running) && len(seqs) == 3 && seqs["lag0"] >= 2 && seqs["lag1"] >= 2 && seqs["lag2"] >= 2
+	})
 }

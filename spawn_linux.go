@@ -32,7 +32,7 @@ func spawn(r spawnRequest) (*process, error) {
 			req.KeepFD = r.notifyNum
 		}
 		if cred != nil {
-			req.Cred, cred = &shimCred{UID: cred.Uid, GID: cred.Gid}, nil
+			req.Cred, cred = &shimCred{UID: cred.Uid, GID: cred.Gid, Groups: cred.Groups}, nil
 		}
 		b, _ := json.Marshal(req)
 		path, argv = exe, []string{exe, "launcher-shim"}

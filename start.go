@@ -6,6 +6,7 @@ package launcher
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,6 +52,9 @@ func openLog(path string) (int, error) {
 func (d *Daemon) spawnNow(now time.Time) error {
 	data := d.startData
 	d.startData = nil
+	if data == nil {
+		data = d.spec.Data
+	}
 	lockfd := d.heldLock
 	d.heldLock = -1
 	if lockfd < 0 {
@@ -144,7 +148,10 @@ func (d *Daemon) spawnNow(now time.Time) error {
 	p, err := spawn(req)
 	if err != nil {
 		d.cmdPath, d.dirsMade = "", false
-		return detail(ErrExec, "%s: %v", d.commandString(), err)
+		if errors.Is(err, ErrNoMain) {
+			return err // not the command's fault
+		}
+		return fmt.Errorf("%w: %s: %w", ErrExec, d.commandString(), err)
 	}
 	spawned = true
 	unix.Close(lockfd) // no unlock: the daemon holds the lock now, through its copy
@@ -184,6 +191,9 @@ func (d *Daemon) spawnRequest(lockfd int) (spawnRequest, identity, error) {
 		req.path, req.argv = exe, []string{exe, "launcher-func=" + s.Name}
 		env = append(env, envFunc+"="+s.Func, envToken+"="+id.Token,
 			envStopSig+"="+strconv.Itoa(int(s.StopSignal)), envExit+"="+d.f.exit)
+		if s.InputFIFO {
+			env = append(env, envStream+"=1")
+		}
 		if s.Umask != 0 {
 			env = append(env, envUmask+"="+strconv.FormatUint(uint64(s.Umask), 8))
 			req.umask = 0 // the function sets it itself

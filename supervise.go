@@ -102,6 +102,7 @@ func (rec supRecord) reset() supRecord {
 // shared record.
 type supervision struct {
 	after       []*Daemon // started after these are running
+	missing     []string  // names in After not added yet
 	dependents  []*Daemon // the daemons that name this one in After
 	wantUp      bool      // what this Manager acts on (from <name>.want)
 	gen         uint64    // the restart generation acted on
