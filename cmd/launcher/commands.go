@@ -58,8 +58,8 @@ type options struct {
 // Flag definitions shared by several commands.
 
 func waitFlags(fs *flag.FlagSet, o *options) {
-	fs.BoolVar(&o.wait, "wait", false, "wait until the daemons get where the command takes them, not only until they are on the way")
-	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up waiting after `D` (say 10s, 2m)")
+	fs.BoolVar(&o.wait, "wait", false, "wait until each is running (start, restart) or gone (stop, force-stop)")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up waiting after `D`, like 10s or 2m")
 }
 
 func linesFlag(fs *flag.FlagSet, o *options) {
