@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,6 +39,11 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			cfg := filepath.Join(env.WorkDir, "launcher.toml")
 			env.Setenv("NO_COLOR", "1")
+			// Every `launcher` of a script is this test binary; built with
+			// -race, each would sleep a second on its way out (the race
+			// runtime's default atexit_sleep_ms) and a script waits for
+			// dozens. Options given to the test come after, and win.
+			env.Setenv("GORACE", strings.TrimSpace("atexit_sleep_ms=10 "+os.Getenv("GORACE")))
 			env.Defer(func() { killScriptProcs(env.WorkDir); cleanup(env.T(), cfg) })
 			return nil
 		},
