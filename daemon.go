@@ -63,6 +63,8 @@ type Daemon struct {
 	heldLock     int    // the lock, taken when the daemon was found gone, until the files are done; -1
 	filesPending bool   // gone this round: remove its records at the round's end, unless restarted
 	recDirty     bool   // rec changed this round: write it at the round's end (lease holder)
+	exitDirty    bool   // its daemon went this round, seen by its starter: record the exit
+	startedHere  bool   // the process was spawned by this Daemon (not adopted)
 	dirsMade     bool   // the pid and log dirs were made (or found) by a spawn
 	left         bool   // taken out of its owner (Close, Remove, a failed Add)
 	cmdPath      string // Command[0] as looked up in PATH, for the next spawns

@@ -30,6 +30,17 @@ func (d *Daemon) request(kind inputKind, data []byte, why Reason, now time.Time)
 			return errors.Join(ErrDisabled, err)
 		}
 	}
+	if (kind == inStart || kind == inRestart) && !d.dirsMade {
+		// The wish is written first (a supervisor may carry it out): the
+		// dirs must be there for it.
+		if err := d.f.ensureDirs(); err != nil {
+			return err
+		}
+		if d.own.hub != nil {
+			d.own.hub.watchDir(d.f.dir, d.f.name, d)
+		}
+		d.dirsMade = true
+	}
 	w := d.wantRec
 	w.Up = kind == inStart || kind == inRestart
 	if kind == inRestart {
@@ -320,6 +331,7 @@ func (d *Daemon) adopt(now time.Time, f found) {
 		}
 		d.proc, d.mainExited = f.proc, false
 		d.genSeen = d.wantRec.Gen
+		d.startedHere = false
 		d.apply(input{kind: inAdopt, to: to, at: started}, now)
 		d.watchProc()
 		if d.notify != nil {
@@ -493,6 +505,9 @@ func (d *Daemon) apply(in input, now time.Time) error {
 			to = from
 		}
 		d.emit(now, from, to, r.reason, r.exit, errors.Join(err, in.err))
+		if to == Stopped && from != Stopped && d.lease < 0 && (d.lone || d.startedHere) {
+			d.exitDirty = true // recorded at the round's end, where no supervisor does
+		}
 	}
 	if from == Starting && d.m.state == Running && in.kind != inAdopt {
 		d.recordReady(now)
@@ -527,6 +542,25 @@ func (d *Daemon) finishFiles() {
 		d.doneWithFiles()
 	}
 	d.filesPending = false
+}
+
+// recordExit writes the last exit this controller saw into the shared
+// record (<name>.status), so that any controller's status shows it, when
+// no supervisor keeps that record (nobody holds the lease) and this
+// controller started the daemon, or drives it (a lone Daemon): never a
+// controller that only looks.
+func (d *Daemon) recordExit() {
+	d.exitDirty = false
+	if !d.writable() || d.f.leaseHeld() {
+		return
+	}
+	rec, err := d.f.readStatus()
+	if err != nil {
+		return
+	}
+	rec.LastExit, rec.LastReason, rec.Since, rec.Supervisor = d.lastExit, d.m.reason, d.m.since, 0
+	d.rec = rec
+	d.f.writeStatus(rec)
 }
 
 // doneWithFiles removes the records of a gone daemon, under the lock

@@ -180,6 +180,9 @@ func (o *owner) settle(d *Daemon, now time.Time) {
 		d.f.writeStatus(d.rec)
 	}
 	d.recDirty = false
+	if d.exitDirty {
+		d.recordExit()
+	}
 	o.schedule(d, d.nextDue())
 }
 
