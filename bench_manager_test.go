@@ -135,7 +135,7 @@ func BenchmarkManagerKillToReplacement(b *testing.B) {
 		b.Fatal(err)
 	}
 	dr.until(b, "victim running", func(ev Event) bool { return ev.To == Running })
-	d := m.Daemon("victim")
+	d := daemonOf(m, "victim")
 	var toExec, toEvent []time.Duration
 	b.ReportAllocs()
 	for b.Loop() {

@@ -67,3 +67,27 @@ func (e *Error) Unwrap() error { return e.Err }
 func detail(sentinel error, format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{sentinel}, args...)...)
 }
+
+// Errors returns every *Error in err, in order: the one err is or wraps,
+// or, for the joined error of a call on many daemons (Manager.Start, Stop,
+// ...), one per daemon that failed. Each names its daemon (Error.Daemon).
+func Errors(err error) []*Error {
+	var out []*Error
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		var le *Error
+		if errors.As(err, &le) {
+			out = append(out, le)
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
+}

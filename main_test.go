@@ -333,3 +333,10 @@ func waitLog(t *testing.T, d *Daemon, substr string) string {
 	}, func() string { return strconv.Quote(seen.String()) })
 	return seen.String()
 }
+
+// daemonOf returns m's daemon of that name (nil if none: the test then
+// fails where it uses it).
+func daemonOf(m *Manager, name string) *Daemon {
+	d, _ := m.Daemon(name)
+	return d
+}

@@ -297,8 +297,17 @@ func (m *Manager) Supervising() []string {
 	return names
 }
 
-// Daemon returns the named daemon, or nil.
-func (m *Manager) Daemon(name string) *Daemon {
+// Daemon returns the named daemon, or an *Error wrapping ErrUnknownDaemon
+// when none was added under that name.
+func (m *Manager) Daemon(name string) (*Daemon, error) {
+	if d := m.daemon(name); d != nil {
+		return d, nil
+	}
+	return nil, &Error{Op: "daemon", Daemon: name, Err: ErrUnknownDaemon}
+}
+
+// daemon returns the named daemon, or nil.
+func (m *Manager) daemon(name string) *Daemon {
 	m.init()
 	m.own.mu.Lock()
 	defer m.own.mu.Unlock()
@@ -517,7 +526,7 @@ func (m *Manager) shutdown(ctx context.Context, bounded bool) error {
 	if bounded {
 		longest := time.Duration(0)
 		for _, n := range names {
-			longest = max(longest, m.Daemon(n).spec.StopTimeout)
+			longest = max(longest, m.daemon(n).spec.StopTimeout)
 		}
 		t := time.NewTimer(longest + shutdownGrace)
 		defer t.Stop()
@@ -528,7 +537,7 @@ func (m *Manager) shutdown(ctx context.Context, bounded bool) error {
 		m.Poll(time.Now())
 		var left []string
 		for _, n := range names {
-			if d := m.Daemon(n); d != nil && d.State() != Stopped {
+			if d := m.daemon(n); d != nil && d.State() != Stopped {
 				left = append(left, n)
 			}
 		}

@@ -752,7 +752,7 @@ func TestHotStandby(t *testing.T) {
 			t.Fatal(err)
 		}
 		var alog eventLog
-		ad := a.Daemon(spec.Name)
+		ad := daemonOf(a, spec.Name)
 		describe := func() string {
 			return fmt.Sprintf("A supervises %v, status %+v, events %v; B said %q", a.Supervising(), ad.Status(), &alog, b.said())
 		}
@@ -848,7 +848,7 @@ func TestIntentsCarriedOutBySupervisor(t *testing.T) {
 	if err := m.Start(); err != nil {
 		t.Fatal(err)
 	}
-	md := m.Daemon(spec.Name)
+	md := daemonOf(m, spec.Name)
 	var mlog, llog eventLog
 	l := newDaemon(t, spec)
 	ms, ls := []*Manager{m}, []*Daemon{l}
@@ -1071,7 +1071,7 @@ func TestSharedStatusRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	var mlog eventLog
-	md := m.Daemon(spec.Name)
+	md := daemonOf(m, spec.Name)
 	drive(t, "the supervisor gives up", []*Manager{m}, &mlog, nil, nil, func() bool {
 		return slices.ContainsFunc(mlog.all(), func(ev Event) bool { return ev.Reason == ReasonGaveUp }) && md.State() == Stopped
 	}, func() string { return fmt.Sprintf("manager events %v", &mlog) })
@@ -1115,7 +1115,7 @@ func TestObserverKeepsSupervisorsExitStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	var mlog, wlog eventLog
-	md := m.Daemon(spec.Name)
+	md := daemonOf(m, spec.Name)
 	// The loop of a program with both: on each wake-up the watcher is
 	// polled first (it could as well be another goroutine's).
 	wakeM, wakeW, evM := m.Wake(), watcher.Wake(), m.Events()
@@ -1416,7 +1416,7 @@ func TestAdoptionRespectsReadiness(t *testing.T) {
 		if err := m.Add(spec); err != nil {
 			t.Fatal(err)
 		}
-		md := m.Daemon(spec.Name)
+		md := daemonOf(m, spec.Name)
 		if md.State() != Starting || md.PID() != pid {
 			t.Fatalf("the Manager adopted %v pid %d, want starting %d", md.State(), md.PID(), pid)
 		}
@@ -1448,7 +1448,7 @@ func TestAdoptionRespectsReadiness(t *testing.T) {
 		if err := m.Start(); err != nil {
 			t.Fatal(err)
 		}
-		md := m.Daemon(spec.Name)
+		md := daemonOf(m, spec.Name)
 		pid := md.PID()
 		sock := filepath.Join(spec.PIDDir, spec.Name+".notify")
 		ino := sockIno(t, sock)

@@ -76,7 +76,7 @@ func TestOneExitConstantWaitid(t *testing.T) {
 		return orig(idType, id, info, options, rusage)
 	}
 	t.Cleanup(func() { waitid = orig })
-	victim := m.Daemon("d00500")
+	victim := daemonOf(m, "d00500")
 	old := victim.PID()
 	if err := victim.Signal(unix.SIGKILL); err != nil {
 		t.Fatal(err)

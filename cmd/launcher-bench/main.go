@@ -187,7 +187,8 @@ func (b *bench) trial(sig syscall.Signal) (toExit, toExec time.Duration, err err
 	if sig == syscall.SIGTERM {
 		err = b.m.Stop("d0")
 	} else {
-		err = b.m.Daemon("d0").Signal(sig)
+		d0, _ := b.m.Daemon("d0")
+		err = d0.Signal(sig)
 	}
 	if err == nil {
 		err = b.loop(func(ev launcher.Event) bool {

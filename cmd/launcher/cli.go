@@ -160,7 +160,7 @@ func (c *cli) control(a action, names []string) error {
 	}
 	before := map[string]int{}
 	for _, n := range names {
-		before[n] = m.Daemon(n).PID()
+		before[n] = daemonOf(m, n).PID()
 	}
 	reqErr := a.request(m, names...)
 	if a.reached == nil {
@@ -175,7 +175,7 @@ func (c *cli) control(a action, names []string) error {
 		}
 	}
 	cmd, wait := c.cmd.name, c.opts.wait
-	reached := func(n string) bool { return a.reached(m.Daemon(n), wait, before[n]) }
+	reached := func(n string) bool { return a.reached(daemonOf(m, n), wait, before[n]) }
 	progress := newProgress(c.stderr, cmd)
 	gaveUp := map[string]bool{}                // failed, or cannot start: not waited for
 	started := map[string]bool{}               // a start of this command's was seen
@@ -206,7 +206,7 @@ func (c *cli) control(a action, names []string) error {
 				problems = append(problems, fmt.Errorf("%s %s: not started: %s, which it runs after, failed", cmd, n, dep))
 				continue
 			}
-			waiting = append(waiting, n+" "+m.Daemon(n).State().String())
+			waiting = append(waiting, n+" "+daemonOf(m, n).State().String())
 		}
 		progress.show(waiting)
 		return len(waiting) == 0
@@ -224,7 +224,7 @@ func (c *cli) control(a action, names []string) error {
 			return
 		}
 		progress.done()
-		c.reportFailure(m.Daemon(ev.Daemon), msg)
+		c.reportFailure(daemonOf(m, ev.Daemon), msg)
 		reported = true
 	}
 	err := drive(ctx, m, done, func(ev launcher.Event) {
@@ -255,7 +255,7 @@ func (c *cli) control(a action, names []string) error {
 		var waiting []string
 		for _, n := range waitFor {
 			if !reached(n) && !gaveUp[n] {
-				waiting = append(waiting, n+" is "+m.Daemon(n).State().String()+c.waitingOn(m, n))
+				waiting = append(waiting, n+" is "+daemonOf(m, n).State().String()+c.waitingOn(m, n))
 			}
 		}
 		problems = append(problems, fmt.Errorf("%s: gave up waiting after %v: %s", cmd, timeout, strings.Join(waiting, ", ")))
@@ -274,11 +274,11 @@ func (c *cli) control(a action, names []string) error {
 func (c *cli) waitingOn(m *launcher.Manager, n string) string {
 	var deps []string
 	for _, dep := range c.cfg.spec(n).After {
-		if d := m.Daemon(dep); d != nil && d.State() != launcher.Running {
+		if d := daemonOf(m, dep); d != nil && d.State() != launcher.Running {
 			deps = append(deps, dep+", which is "+d.State().String())
 		}
 	}
-	if len(deps) == 0 || m.Daemon(n).State() != launcher.Stopped {
+	if len(deps) == 0 || daemonOf(m, n).State() != launcher.Stopped {
 		return ""
 	}
 	return " (after " + strings.Join(deps, "; ") + ")"
@@ -304,19 +304,8 @@ func (c *cli) reportFailure(d *launcher.Daemon, msg string) {
 // is about.
 func failedDaemons(err error) map[string]bool {
 	out := map[string]bool{}
-	var walk func(error)
-	walk = func(err error) {
-		var le *launcher.Error
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-		} else if errors.As(err, &le) {
-			out[le.Daemon] = true
-		}
-	}
-	if err != nil {
-		walk(err)
+	for _, le := range launcher.Errors(err) {
+		out[le.Daemon] = true
 	}
 	return out
 }
@@ -364,4 +353,11 @@ func (p *progress) done() {
 	if p.tty && p.last != "" {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
+}
+
+// daemonOf returns the Manager's daemon of that name: one a command added
+// (nil for any other name).
+func daemonOf(m *launcher.Manager, name string) *launcher.Daemon {
+	d, _ := m.Daemon(name)
+	return d
 }

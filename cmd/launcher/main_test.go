@@ -224,9 +224,9 @@ func TestCLIAndLibraryAgree(t *testing.T) {
 	if err := run([]string{"-c", cfg, "status", "--json", "lib"}, &out, &errOut); err != nil {
 		t.Fatalf("status: %v %s", err, errOut.String())
 	}
-	var rows []statusJSON
+	var rows []launcher.Status
 	json.Unmarshal(out.Bytes(), &rows)
-	if len(rows) != 1 || rows[0].PID != pid || rows[0].State != "running" {
+	if len(rows) != 1 || rows[0].PID != pid || rows[0].State != launcher.Running {
 		t.Fatalf("status %s, want lib running as %d", out.String(), pid)
 	}
 	if err := run([]string{"-c", cfg, "stop", "--wait", "lib"}, &out, &errOut); err != nil {

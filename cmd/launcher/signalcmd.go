@@ -29,7 +29,7 @@ func (c *cli) signal(args []string) error {
 			errs = append(errs, err)
 			continue
 		}
-		if err := m.Daemon(n).Signal(sig); err != nil {
+		if err := daemonOf(m, n).Signal(sig); err != nil {
 			errs = append(errs, err) // "launcher: signal web: daemon is not running"
 		}
 	}

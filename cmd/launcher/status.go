@@ -13,27 +13,6 @@ import (
 	"github.com/proclauncher/launcher"
 )
 
-// statusJSON is one daemon in `status --json`.
-type statusJSON struct {
-	Name        string     `json:"name"`
-	State       string     `json:"state"`
-	Reason      string     `json:"reason"`
-	PID         int        `json:"pid"`
-	Since       *time.Time `json:"since,omitempty"`
-	UptimeSecs  float64    `json:"uptime_seconds"`
-	Restarts    int        `json:"restarts"`
-	LastExit    string     `json:"last_exit,omitempty"`
-	Enabled     bool       `json:"enabled"`
-	Wanted      string     `json:"wanted"`
-	StatusText  string     `json:"status_text,omitempty"`
-	CPUSecs     float64    `json:"cpu_seconds"`
-	RSSBytes    int64      `json:"rss_bytes"`
-	NextRestart *time.Time `json:"next_restart,omitempty"`
-	GaveUp      bool       `json:"gave_up"`
-	Supervisor  int        `json:"supervisor,omitempty"`
-	Problem     string     `json:"problem,omitempty"`
-}
-
 // status prints the table, JSON, or for one daemon its details, and says
 // by its exit status whether all the named daemons run (0) or not (3), as
 // LSB init scripts do.
@@ -65,15 +44,11 @@ func (c *cli) status(names []string) error {
 	slices.SortFunc(rows, func(a, b launcher.Status) int { return strings.Compare(a.Name, b.Name) })
 	switch {
 	case c.opts.json:
-		out := make([]statusJSON, 0, len(rows))
-		for _, st := range rows {
-			out = append(out, toJSON(st))
-		}
-		b, _ := json.MarshalIndent(out, "", "  ")
+		b, _ := json.MarshalIndent(rows, "", "  ") // launcher.Status's own JSON
 		fmt.Fprintln(c.stdout, string(b))
 	case len(names) == 1:
 		var logFile string
-		if d := m.Daemon(names[0]); d != nil {
+		if d := daemonOf(m, names[0]); d != nil {
 			logFile = d.LogFile()
 		}
 		c.writeDetail(rows[0], logFile, time.Now())
@@ -195,46 +170,6 @@ func ago(d time.Duration) string {
 	return d.Truncate(time.Second).String() + " ago"
 }
 
-// bytesText is n bytes for people: 812 KiB, 1.5 MiB.
-func bytesText(n int64) string {
-	switch {
-	case n < 1<<10:
-		return strconv.FormatInt(n, 10) + " B"
-	case n < 1<<20:
-		return strconv.FormatInt(n>>10, 10) + " KiB"
-	case n < 1<<30:
-		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
-	}
-	return strconv.FormatFloat(float64(n)/(1<<30), 'f', 1, 64) + " GiB"
-}
-
-func exitText(e *launcher.ExitStatus) string {
-	if e == nil {
-		return "-"
-	}
-	return e.String()
-}
-
-func toJSON(st launcher.Status) statusJSON {
-	j := statusJSON{Name: st.Name, State: st.State.String(), Reason: st.Reason.String(), PID: st.PID,
-		UptimeSecs: st.Uptime.Seconds(), Restarts: st.Restarts, Enabled: st.Enabled,
-		StatusText: st.StatusText, CPUSecs: st.CPUTime.Seconds(), RSSBytes: st.RSS, Wanted: "down",
-		GaveUp: st.GaveUp, Supervisor: st.Supervisor, Problem: st.Problem}
-	if st.WantUp {
-		j.Wanted = "up"
-	}
-	if !st.Since.IsZero() {
-		j.Since = &st.Since
-	}
-	if st.LastExit != nil {
-		j.LastExit = st.LastExit.String()
-	}
-	if !st.NextRestart.IsZero() {
-		j.NextRestart = &st.NextRestart
-	}
-	return j
-}
-
 // stateText is the state as the table and the details show it.
 func stateText(st launcher.Status) string {
 	s := st.State.String()
@@ -285,4 +220,24 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// bytesText is n bytes for people: 812 KiB, 1.5 MiB.
+func bytesText(n int64) string {
+	switch {
+	case n < 1<<10:
+		return strconv.FormatInt(n, 10) + " B"
+	case n < 1<<20:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	case n < 1<<30:
+		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
+	}
+	return strconv.FormatFloat(float64(n)/(1<<30), 'f', 1, 64) + " GiB"
+}
+
+func exitText(e *launcher.ExitStatus) string {
+	if e == nil {
+		return "-"
+	}
+	return e.String()
 }

@@ -99,7 +99,7 @@ func (c *cli) up(names []string) error {
 	}
 	allStopped := func() bool {
 		for _, n := range mine {
-			if m.Daemon(n).State() != launcher.Stopped {
+			if daemonOf(m, n).State() != launcher.Stopped {
 				return false
 			}
 		}
