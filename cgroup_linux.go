@@ -1,3 +1,7 @@
+// cgroup_linux.go is the cgroup v2 of a KillCgroup daemon: finding a base,
+// making the daemon's cgroup with its limits, signalling and killing all
+// of it, knowing when it is empty, and its usage.
+
 package launcher
 
 import (
@@ -34,14 +38,6 @@ import (
 // Single writer: a cgroup's attributes are its maker's, so launcher writes
 // subtree_control in the base and, only if launcher made the base, in its
 // parent.
-
-// ErrNoCgroup: no cgroup v2 that this process may use was found.
-var ErrNoCgroup = errors.New("no usable cgroup v2")
-
-// ErrNoController: a limit needs a controller that the base cannot give its
-// children. Not ErrNoCgroup on purpose: a caller that falls back to process
-// groups when there is no cgroup must not silently drop a limit.
-var ErrNoController = errors.New("cgroup controller not available")
 
 // cgroupLimits are written before the spawn; zero means no limit (a zero
 // quota whatever the period).

@@ -70,6 +70,7 @@ type Daemon struct {
 	cmdPath      string // Command[0] as looked up in PATH, for the next spawns
 	lease        int    // <name>.sup while this Daemon's Manager supervises it; -1
 	notify       *notifier
+	ct           *containment // KillCgroup: its cgroup; nil otherwise
 	sv           *supervision // the Manager's record; nil for a lone Daemon
 	logMu        sync.Mutex   // guards the two below, apart from own.mu: a ReadLog never holds up Poll
 	logOffset    int64
@@ -120,6 +121,9 @@ func makeDaemon(spec Spec, o *owner, lone bool) (*Daemon, error) {
 	d.m = machine{startSecs: spec.StartSecs, stopTimeout: spec.StopTimeout,
 		needReady: spec.Ready != ReadyStartSecs, watchdog: spec.WatchdogSec, selfRestart: lone}
 	if err := checkDir(spec.PIDDir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, &Error{Op: "new", Daemon: spec.Name, Err: err}
+	}
+	if err := d.containNew(); err != nil {
 		return nil, &Error{Op: "new", Daemon: spec.Name, Err: err}
 	}
 	if spec.Ready != ReadyStartSecs {
@@ -310,6 +314,7 @@ func (d *Daemon) release() {
 		d.lease = -1
 	}
 	d.unwatchLog()
+	d.containUnwatch()
 }
 
 // Start starts the daemon with data (a Func daemon gets it as its argument,
@@ -439,6 +444,12 @@ type Status struct {
 	// from /proc; zero when there is no process.
 	CPUTime time.Duration
 	RSS     int64
+	// TreeCPU, TreeMemory (bytes) and TreeProcs are the usage of the
+	// daemon's whole cgroup (KillCgroup): CPU time, memory.current,
+	// pids.current. -1 where unknown (no cgroup, or no such controller).
+	TreeCPU    time.Duration
+	TreeMemory int64
+	TreeProcs  int64
 	// Problem says what is wrong with the daemon's files, if anything: a
 	// pid file naming a process that is not the daemon's, junk, a record
 	// that could not be written. Empty when all is well.
@@ -484,6 +495,7 @@ func (d *Daemon) status(enabled bool, now time.Time) Status {
 	if d.m.state == Running && !d.m.since.IsZero() {
 		st.Uptime = now.Sub(d.m.since)
 	}
+	d.containUsage(&st)
 	return st
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -133,6 +134,9 @@ func (d *Daemon) refresh(now time.Time) {
 	if k&fileLog != 0 {
 		d.checkLog(now)
 	}
+	if k&fileCgroup != 0 && d.mainExited && (d.m.state == Zombie || d.m.state == Stopping) {
+		d.checkGone(now)
+	}
 	if d.own.sup != nil {
 		d.own.sup.changed(d, k, now)
 	}
@@ -236,6 +240,16 @@ func (d *Daemon) find() found {
 			f.proc, f.stat = p, st
 			return f
 		}
+		// In its cgroup and leading its session: the daemon too (one that
+		// closed its lock), with KillCgroup.
+		if d.containHolds(cand) {
+			if p, st, err := openProcess(cand); err == nil && st.session == cand && d.containHolds(cand) {
+				f.proc, f.stat = p, st
+				return f
+			} else if err == nil {
+				p.close()
+			}
+		}
 		if lock == lockFree || !f.hasID || f.id.PID != cand {
 			d.note("pid %d named by its files is not the daemon's: never signalled", cand)
 		}
@@ -245,7 +259,11 @@ func (d *Daemon) find() found {
 	}
 	// Held, and no record proves its holder: recovery.
 	sp, _ := d.f.readSpawner()
-	for _, h := range lockHolders(lockFD, dev, ino) {
+	holders := lockHolders(lockFD, dev, ino)
+	if pids := d.containPIDs(); pids != nil { // its cgroup says where to look
+		holders = slices.DeleteFunc(pids, func(pid int) bool { return !holdsLock(pid, lockFD, dev, ino) })
+	}
+	for _, h := range holders {
 		st, err := readProcStat(h)
 		switch {
 		case err != nil || st.kernelThread() || h == sp.PID:
@@ -339,6 +357,7 @@ func (d *Daemon) adopt(now time.Time, f found) {
 			d.watchNotify()
 		}
 		d.watchLog(now)
+		d.containWatch()
 		if !f.proc.alive() {
 			d.checkExit(now) // it exited unwatched: report it (and reap it if ours)
 		}
@@ -452,6 +471,9 @@ func (d *Daemon) adoptedExit() (*ExitStatus, bool) {
 // hold it and it stays a Zombie until they let go (the dir watch sees the
 // lock's last close).
 func (d *Daemon) checkGone(now time.Time) {
+	if d.containBusy() {
+		return // its cgroup holds a process still: cgroup.events tells when it empties
+	}
 	keep := d.writable()
 	state, fd, err := d.f.probeLock(keep)
 	if err != nil {
@@ -566,6 +588,7 @@ func (d *Daemon) recordExit() {
 // doneWithFiles removes the records of a gone daemon, under the lock
 // taken when it was found gone, and lets the lock go.
 func (d *Daemon) doneWithFiles() {
+	d.containGone()
 	if d.heldLock < 0 {
 		return
 	}
@@ -623,6 +646,9 @@ func (d *Daemon) sendSignal(sig syscall.Signal) error {
 		return ErrNotRunning
 	}
 	d.own.syncExits() // the proc connector must know an adopted pid before it exits
+	if handled, err := d.containSignal(sig); handled {
+		return err // every process of the cgroup, once
+	}
 	if d.mainExited {
 		return d.signalLeftovers(sig)
 	}

@@ -38,6 +38,14 @@ var (
 	// ErrNoMain: the program did not call launcher.Main first thing in
 	// main, which Func daemons and the re-exec shim need.
 	ErrNoMain = errors.New("launcher.Main was not called")
+	// ErrNoCgroup: KillCgroup, and no cgroup v2 that this process may use
+	// was found (the error says what is missing).
+	ErrNoCgroup = errors.New("no usable cgroup v2")
+	// ErrNoController: a limit (MemoryMax, CPUMax, PidsMax) needs a cgroup
+	// controller that the base cannot give its children. It is not
+	// ErrNoCgroup, so that a caller that falls back to process groups when
+	// there is no cgroup never drops a limit silently.
+	ErrNoController = errors.New("cgroup controller not available")
 	// ErrUnknownDaemon: a Manager has no daemon of that name.
 	ErrUnknownDaemon = errors.New("no such daemon")
 	// ErrUnsupported: the operation is not available on this platform.

@@ -29,6 +29,8 @@ type Options struct {
 	// Jitter returns a number in [0, 1) that spreads backoff delays.
 	// Default: math/rand/v2.Float64.
 	Jitter func() float64
+	// CgroupBase is used for KillCgroup specs that leave theirs empty.
+	CgroupBase string
 	// NoSupervise makes a Manager that supervises nothing: it takes no
 	// lease, restarts nothing by itself, and acts on requests (in
 	// dependency order) like any controller, through the daemons'
@@ -139,6 +141,9 @@ func (m *Manager) Add(spec Spec) error {
 	}
 	if spec.LogDir == "" {
 		spec.LogDir = m.opts.LogDir
+	}
+	if spec.CgroupBase == "" {
+		spec.CgroupBase = m.opts.CgroupBase
 	}
 	o.mu.Unlock()
 	d, err := makeDaemon(spec, o, false) // takes o.mu itself

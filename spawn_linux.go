@@ -43,7 +43,8 @@ func spawn(r spawnRequest) (*process, error) {
 		Dir:   r.dir,
 		Env:   env,
 		Files: r.files(),
-		Sys:   &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd, Credential: cred},
+		Sys: &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd, Credential: cred,
+			UseCgroupFD: r.cgroup >= 0, CgroupFD: r.cgroup},
 	}
 	pid, err := syscall.ForkExec(path, argv, attr)
 	if err != nil {

@@ -54,3 +54,21 @@ func openProcess(int) (*process, procStat, error)        { return nil, procStat{
 func (d *Daemon) checkLog(time.Time)                     {}
 func (d *Daemon) watchLog(time.Time)                     {}
 func (d *Daemon) unwatchLog()                            {}
+
+type containment struct{}
+
+func (d *Daemon) containNew() error {
+	if d.spec.KillMode == KillCgroup {
+		return ErrUnsupported
+	}
+	return nil
+}
+func (d *Daemon) containSpawn() (int, error)                 { return -1, nil }
+func (d *Daemon) containWatch()                              {}
+func (d *Daemon) containUnwatch()                            {}
+func (d *Daemon) containSignal(syscall.Signal) (bool, error) { return false, nil }
+func (d *Daemon) containBusy() bool                          { return false }
+func (d *Daemon) containGone()                               {}
+func (d *Daemon) containHolds(int) bool                      { return false }
+func (d *Daemon) containPIDs() []int                         { return nil }
+func (d *Daemon) containUsage(st *Status)                    { st.TreeCPU, st.TreeMemory, st.TreeProcs = -1, -1, -1 }

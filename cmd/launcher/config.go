@@ -206,6 +206,10 @@ func daemonSpec(t *table) launcher.Spec {
 		LogMaxBytes:     int64(t.integer("log_max_bytes", 0, math.MaxInt64)),
 		LogBackups:      t.integer("log_backups", math.MinInt32, math.MaxInt32),
 		InputFIFO:       t.boolean("input_fifo"),
+		CgroupBase:      t.str("cgroup_base"),
+		MemoryMax:       int64(t.integer("memory_max", 0, math.MaxInt64)),
+		CPUMax:          t.number("cpu_max"),
+		PidsMax:         int64(t.integer("pids_max", 0, math.MaxInt64)),
 	}
 	if v, ok := t.m["command"]; !ok {
 		t.fail("", "command is missing: say command = [\"program\", \"arg\", ...]")
@@ -233,7 +237,10 @@ func daemonSpec(t *table) launcher.Spec {
 		}
 	}
 	s.KillMode = choose(t, "kill_mode", map[string]launcher.KillMode{
-		"": launcher.KillGroup, "group": launcher.KillGroup, "process": launcher.KillProcess})
+		"": launcher.KillGroup, "group": launcher.KillGroup, "process": launcher.KillProcess, "cgroup": launcher.KillCgroup})
+	if (s.MemoryMax != 0 || s.CPUMax != 0 || s.PidsMax != 0) && s.KillMode != launcher.KillCgroup {
+		t.fail("kill_mode", `memory_max, cpu_max and pids_max need kill_mode = "cgroup"`)
+	}
 	s.Ready = choose(t, "ready", map[string]launcher.ReadyMode{
 		"": launcher.ReadyStartSecs, "start-secs": launcher.ReadyStartSecs, "notify": launcher.ReadyNotify, "fd": launcher.ReadyFD})
 	s.Restart = choose(t, "restart", map[string]launcher.RestartPolicy{
@@ -510,6 +517,29 @@ func (t *table) integer(key string, lo, hi int64) int {
 		return 0
 	}
 	return int(n)
+}
+
+// number reads a non-negative number, integer or not (cpu_max = 0.5).
+func (t *table) number(key string) float64 {
+	v, ok := t.get(key)
+	if !ok {
+		return 0
+	}
+	var f float64
+	switch n := v.(type) {
+	case int64:
+		f = float64(n)
+	case float64:
+		f = n
+	default:
+		t.fail(key, "want a number, not %s", describeValue(v))
+		return 0
+	}
+	if f < 0 {
+		t.fail(key, "%v is negative", f)
+		return 0
+	}
+	return f
 }
 
 func (t *table) boolean(key string) bool {

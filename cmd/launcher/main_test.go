@@ -36,6 +36,13 @@ func TestMain(m *testing.M) {
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata",
+		Condition: func(cond string) (bool, error) {
+			if cond != "cgroup" {
+				return false, fmt.Errorf("unknown condition %q", cond)
+			}
+			mi, _ := os.ReadFile("/proc/self/mountinfo")
+			return os.Geteuid() == 0 && bytes.Contains(mi, []byte(" - cgroup2 ")), nil
+		},
 		Setup: func(env *testscript.Env) error {
 			cfg := filepath.Join(env.WorkDir, "launcher.toml")
 			env.Setenv("NO_COLOR", "1")

@@ -37,7 +37,7 @@ func (c *cli) status(names []string) error {
 	// A daemon whose files could not be read has a row that says why.
 	for _, s := range c.cfg.daemons {
 		if err := bad[s.Name]; err != nil && (len(names) == 0 || slices.Contains(names, s.Name)) {
-			rows = append(rows, launcher.Status{Name: s.Name, Problem: err.Error()})
+			rows = append(rows, launcher.Status{Name: s.Name, Problem: err.Error(), TreeCPU: -1, TreeMemory: -1, TreeProcs: -1})
 			allRunning = false
 		}
 	}
@@ -66,10 +66,21 @@ func (c *cli) status(names []string) error {
 func (c *cli) writeTable(rows []launcher.Status) {
 	var buf bytes.Buffer
 	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tLAST EXIT\tENABLED")
+	// Daemons in cgroups (kill_mode = "cgroup") have their whole tree's
+	// CPU time and memory in two more columns.
+	tree := slices.ContainsFunc(rows, func(st launcher.Status) bool { return st.TreeCPU >= 0 || st.TreeMemory >= 0 })
+	head := "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tLAST EXIT\tENABLED"
+	if tree {
+		head += "\tCPU\tMEMORY"
+	}
+	fmt.Fprintln(tw, head)
 	for _, st := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", st.Name, stateText(st), pidCell(st.PID),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s", st.Name, stateText(st), pidCell(st.PID),
 			uptimeCell(st), st.Restarts, exitCell(st.LastExit), yesNo(st.Enabled))
+		if tree {
+			fmt.Fprintf(tw, "\t%s\t%s", treeCPU(st), treeMemory(st))
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 	// Colour after alignment: the STATE column starts where its header
@@ -126,7 +137,15 @@ func (c *cli) writeDetail(st launcher.Status, logFile string, now time.Time) {
 		supervisor = "pid " + strconv.Itoa(st.Supervisor)
 	}
 	fields = append(fields, field{"Supervisor", supervisor})
-	if st.PID != 0 {
+	switch {
+	case st.TreeCPU >= 0 || st.TreeMemory >= 0 || st.TreeProcs >= 0: // its cgroup's, all of it
+		procs := "unknown"
+		if st.TreeProcs >= 0 {
+			procs = strconv.FormatInt(st.TreeProcs, 10)
+		}
+		fields = append(fields, field{"CPU", treeCPU(st) + " (cgroup)"},
+			field{"Memory", treeMemory(st) + " (cgroup)"}, field{"Processes", procs})
+	case st.PID != 0:
 		fields = append(fields, field{"CPU", st.CPUTime.Round(time.Millisecond).String()},
 			field{"Memory", bytesText(st.RSS) + " RSS"})
 	}
@@ -240,4 +259,20 @@ func exitText(e *launcher.ExitStatus) string {
 		return "-"
 	}
 	return e.String()
+}
+
+// treeCPU and treeMemory show a cgroup daemon's usage ("-" when unknown:
+// no such controller, or no cgroup).
+func treeCPU(st launcher.Status) string {
+	if st.TreeCPU < 0 {
+		return "-"
+	}
+	return st.TreeCPU.Round(time.Millisecond).String()
+}
+
+func treeMemory(st launcher.Status) string {
+	if st.TreeMemory < 0 {
+		return "-"
+	}
+	return bytesText(st.TreeMemory)
 }
