@@ -56,6 +56,7 @@ type Daemon struct {
 	lastExit     *ExitStatus
 	statusText   string
 	problem      string // what is wrong with its files, if anything
+	outdated     bool   // the process runs another command than the spec's
 	dirty        fileKind
 	marks        mark
 	due          time.Time
@@ -450,6 +451,10 @@ type Status struct {
 	TreeCPU    time.Duration
 	TreeMemory int64
 	TreeProcs  int64
+	// Outdated: the process runs another command (or Func) than the
+	// spec's: it was started from an older config, and a restart applies
+	// this one.
+	Outdated bool
 	// Problem says what is wrong with the daemon's files, if anything: a
 	// pid file naming a process that is not the daemon's, junk, a record
 	// that could not be written. Empty when all is well.
@@ -474,7 +479,7 @@ func (d *Daemon) Status() Status {
 
 func (d *Daemon) status(enabled bool, now time.Time) Status {
 	st := Status{Name: d.spec.Name, State: d.m.state, Reason: d.m.reason, Seq: d.seq, Since: d.m.since,
-		LastExit: d.lastExit, Enabled: enabled, StatusText: d.statusText, Problem: d.problem,
+		LastExit: d.lastExit, Enabled: enabled, StatusText: d.statusText, Problem: d.problem, Outdated: d.outdated,
 		WantUp: d.wantRec.Up, Restarts: d.rec.Restarts, GaveUp: d.rec.GaveUp, Supervisor: d.rec.Supervisor}
 	if st.LastExit == nil {
 		st.LastExit = d.rec.LastExit

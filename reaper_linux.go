@@ -3,6 +3,8 @@ package launcher
 import (
 	"errors"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -204,4 +206,39 @@ func openProcess(pid int) (*process, procStat, error) {
 	p.start = st.startTicks
 	p.group = st.pgrp == pid
 	return p, st, nil
+}
+
+// ReapOrphans reaps the exited children of this process that no Daemon of
+// it spawned: orphans reparented to it, as happens to PID 1 in a container
+// or to a child subreaper (prctl PR_SET_CHILD_SUBREAPER). It returns their
+// pids. The daemons' own processes are left to their Daemons, so their
+// exit statuses are not lost; a process a Daemon adopted that exits as
+// this process's child has its status read back (PIDFD_INFO_EXIT).
+//
+// It is for a program that is an init (`launcher up --init`); call it when
+// SIGCHLD arrives. It never blocks: it lists this process's children in
+// /proc/self/task/*/children and reaps each exited one by its pid.
+func ReapOrphans() []int {
+	var reaped []int
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			pid, err := strconv.Atoi(f)
+			if err != nil || pid <= 1 {
+				continue
+			}
+			if _, ours := spawned.Load(pid); ours {
+				continue
+			}
+			var info unix.Siginfo
+			if unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG, nil) == nil && siginfoChild(&info).pid != 0 {
+				reaped = append(reaped, pid)
+			}
+		}
+	}
+	return reaped
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -139,5 +140,44 @@ func TestManagerIdleCostsNothing(t *testing.T) {
 	t.Logf("%d daemons idle for %v: %d wake-ups, %v CPU", n, idle, wakes, cpu)
 	if wakes != 0 || cpu > 2*time.Millisecond && !raceEnabled {
 		t.Fatalf("%d daemons idle for %v: %d wake-ups, %v CPU; want none, at most 2ms", n, idle, wakes, cpu)
+	}
+}
+
+// ReapOrphans reaps an orphan reparented to this process (a subreaper, as
+// an init is), and leaves a daemon's own process to its Daemon, whose exit
+// status is then not lost.
+func TestReapOrphans(t *testing.T) {
+	spec := testSpec(t, "kept", "")
+	spec.Command = []string{"sh", "-c", "sleep 0.3; exit 5"}
+	spec.StartSecs = time.Minute
+	d := newDaemon(t, spec)
+	if err := d.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	daemonPID := d.PID()
+	// An orphan: sh starts sleep and exits; sleep comes to this process.
+	out, err := exec.Command("sh", "-c", "sleep 0.05 & echo $!").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var orphan int
+	fmt.Sscan(string(out), &orphan)
+	if orphan <= 1 {
+		t.Fatalf("orphan pid %q", out)
+	}
+	var reaped []int
+	waitFor(t, "the orphan reaped", func() bool {
+		reaped = append(reaped, ReapOrphans()...)
+		return slices.Contains(reaped, orphan)
+	}, func() string { return fmt.Sprint(reaped) })
+	evs := waitState(t, d, Stopped)
+	var exit *ExitStatus
+	for _, ev := range evs {
+		if ev.To == Zombie {
+			exit = ev.Exit
+		}
+	}
+	if exit == nil || exit.Code != 5 || slices.Contains(reaped, daemonPID) {
+		t.Fatalf("the daemon's exit %v (events %v); reaped %v", exit, evs, reaped)
 	}
 }

@@ -176,7 +176,7 @@ func (d *Daemon) spawnNow(now time.Time) error {
 	}
 	d.proc, d.mainExited = p, false
 	d.genSeen = d.wantRec.Gen
-	d.startedHere = true
+	d.startedHere, d.outdated = true, false
 	d.statusText = ""
 	d.watchProc()
 	if d.notify != nil {

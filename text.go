@@ -152,6 +152,7 @@ type statusJSON struct {
 	TreeCPUSecs *float64    `json:"tree_cpu_seconds,omitempty"`
 	TreeMemory  *int64      `json:"tree_memory_bytes,omitempty"`
 	TreeProcs   *int64      `json:"tree_processes,omitempty"`
+	Outdated    bool        `json:"outdated,omitempty"`
 	Problem     string      `json:"problem,omitempty"`
 	Supervisor  int         `json:"supervisor,omitempty"`
 	Restarts    int         `json:"restarts"`
@@ -170,7 +171,7 @@ func (st Status) MarshalJSON() ([]byte, error) {
 		PID: st.PID, Since: st.Since, UptimeSecs: st.Uptime.Seconds(), LastExit: st.LastExit,
 		Enabled: st.Enabled, Wanted: wanted, StatusText: st.StatusText, CPUSecs: st.CPUTime.Seconds(),
 		RSSBytes: st.RSS, Problem: st.Problem, Supervisor: st.Supervisor, Restarts: st.Restarts,
-		GaveUp: st.GaveUp, NextRestart: st.NextRestart}
+		GaveUp: st.GaveUp, NextRestart: st.NextRestart, Outdated: st.Outdated}
 	if st.TreeCPU >= 0 { // unknown (-1) is left out, never shown as 0
 		secs := st.TreeCPU.Seconds()
 		j.TreeCPUSecs = &secs
@@ -194,7 +195,8 @@ func (st *Status) UnmarshalJSON(b []byte) error {
 		Uptime: time.Duration(j.UptimeSecs * float64(time.Second)), LastExit: j.LastExit, Enabled: j.Enabled,
 		StatusText: j.StatusText, CPUTime: time.Duration(j.CPUSecs * float64(time.Second)), RSS: j.RSSBytes,
 		Problem: j.Problem, WantUp: j.Wanted == "up", Supervisor: j.Supervisor, Restarts: j.Restarts,
-		GaveUp: j.GaveUp, NextRestart: j.NextRestart, TreeCPU: -1, TreeMemory: -1, TreeProcs: -1}
+		GaveUp: j.GaveUp, NextRestart: j.NextRestart, TreeCPU: -1, TreeMemory: -1, TreeProcs: -1,
+		Outdated: j.Outdated}
 	if j.TreeCPUSecs != nil {
 		st.TreeCPU = time.Duration(*j.TreeCPUSecs * float64(time.Second))
 	}

@@ -72,3 +72,6 @@ func (d *Daemon) containGone()                               {}
 func (d *Daemon) containHolds(int) bool                      { return false }
 func (d *Daemon) containPIDs() []int                         { return nil }
 func (d *Daemon) containUsage(st *Status)                    { st.TreeCPU, st.TreeMemory, st.TreeProcs = -1, -1, -1 }
+
+// ReapOrphans reaps nothing here.
+func ReapOrphans() []int { return nil }
