@@ -1,3 +1,6 @@
+// input.go is a daemon's input FIFO (Spec.InputFIFO): made at its start,
+// written by any controller with WriteInput, never blocking.
+
 package launcher
 
 import (

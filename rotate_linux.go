@@ -1,3 +1,6 @@
+// rotate_linux.go rotates a daemon's log (LogMaxBytes): when to look at its
+// size, and the copy and collapse that never lose a line.
+
 package launcher
 
 import (
