@@ -178,15 +178,29 @@ func readSmallFile(path string, limit int64) ([]byte, time.Time, error) {
 // which no daemon is running anyway; a record left torn by one is older
 // than the boot, and no process proves it (the lock decides).
 func writeFileAtomic(path string, data []byte) error {
+	return writeAtomicWith(path, func(fd int) error {
+		for len(data) > 0 {
+			n, err := unix.Write(fd, data)
+			if err != nil && !errors.Is(err, unix.EINTR) {
+				return err
+			}
+			data = data[max(n, 0):]
+		}
+		return nil
+	})
+}
+
+// writeAtomicWith is writeFileAtomic with the content written by fill
+// into the temp file's fd (a copy in the kernel, for a rotated log).
+func writeAtomicWith(path string, fill func(fd int) error) error {
 	dir, base := filepath.Split(path)
 	tmp := filepath.Join(dir, "."+base+".tmp-"+newToken()[:12])
 	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil {
 		return &os.PathError{Op: "create", Path: tmp, Err: err}
 	}
-	f := os.NewFile(uintptr(fd), tmp)
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
+	err = fill(fd)
+	if cerr := unix.Close(fd); err == nil {
 		err = cerr
 	}
 	if err == nil {
