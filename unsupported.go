@@ -57,6 +57,8 @@ func (d *Daemon) unwatchLog()                            {}
 
 type containment struct{}
 
+type siginfo struct{}
+
 func (d *Daemon) containNew() error {
 	if d.spec.KillMode == KillCgroup {
 		return ErrUnsupported
