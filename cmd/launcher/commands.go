@@ -148,6 +148,10 @@ daemon in detail, as systemctl status does: its state and why, pid,
 uptime, restarts, last exit, whether it is wanted up and enabled, its
 supervisor, CPU time and memory, and the last -n lines of its log.
 
+A daemon whose process runs another command than the config's (it was
+started from an older config) shows as "running (outdated)": a restart
+applies the config.
+
 Exit status: 0 when all the named daemons are running, 3 when any is not
 (as LSB init scripts), 1 on an error.`,
 		flags: func(fs *flag.FlagSet, o *options) {
