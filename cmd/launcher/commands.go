@@ -192,11 +192,22 @@ the signal all the same. Exit status 1 if any could not be signalled.`,
 		help: `Supervises in the foreground: starts the named daemons (all the enabled
 ones without names), restarts them per their restart policy and prints
 every event, until SIGINT or SIGTERM. Then it stops the daemons it
-supervises, in reverse dependency order (a second signal kills them),
+supervises, in reverse dependency order, and waits for them at most the
+longest stop_timeout and 5s more (a second signal kills them at once),
 unless --keep leaves them running.
 
+Signals: SIGINT and SIGTERM stop it, as above. SIGUSR1 and SIGUSR2 go on
+to the main process of every daemon it supervises that runs. SIGHUP is
+ignored.
+
 Where another "launcher up" supervises a daemon already, this one stands
-by for it, takes over when that one ends, and says which it does.`,
+by for it, takes over when that one ends, and says which it does.
+
+Exit status: 0 when each daemon it supervises ended cleanly the last time
+it ended: with exit status 0, or by its stop signal after a stop was
+asked for (one that never ran counts as clean); 1 when one was killed
+with SIGKILL (at its stop_timeout, or by a second signal), crashed, or
+was not stopped in time, and on an error. With --keep: 0.`,
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.BoolVar(&o.keep, "keep", false, "leave the daemons running when up ends")
 		},

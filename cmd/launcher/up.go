@@ -1,129 +1,302 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/proclauncher/launcher"
+	"golang.org/x/sys/unix"
 )
+
+// upRun is one `launcher up`: its Manager and the config it applies.
+type upRun struct {
+	c     *cli
+	m     *launcher.Manager
+	names []string        // the daemons named on the command line; nil: all
+	specs []launcher.Spec // the specs in m, in dependency order: the config applied
+
+	sigs chan os.Signal // INT, TERM, HUP, USR1, USR2
+
+	roles string            // what sayRoles said last
+	ends  map[string]string // how each daemon last ended: "" cleanly, else why not
+}
+
+// stopGrace is how long up waits for its daemons to stop beyond the
+// longest stop_timeout (after which each was sent SIGKILL) before it gives
+// up on them (as launcher.Manager's Run does).
+const stopGrace = 5 * time.Second
 
 // up supervises in the foreground: it adopts what runs, starts the named
 // (or all enabled) daemons, restarts them per their policy and prints
 // every event, until SIGINT or SIGTERM; then it stops every daemon it
 // supervises (in reverse order) unless --keep, and a second signal kills
-// what is left. Where another `up` supervises a daemon already, this one
+// what is left. SIGUSR1 and SIGUSR2 go on to the daemons. Where another `up` supervises a daemon already, this one
 // stands by for it and takes over when that one goes; it says which.
 func (c *cli) up(names []string) error {
 	// Catch the signals first: a signal before Notify would be lost (a
 	// shell's background job starts with SIGINT ignored) or kill us with
 	// the daemons left unstopped.
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	u := &upRun{c: c, sigs: make(chan os.Signal, 8), ends: map[string]string{}}
+	signal.Notify(u.sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(u.sigs)
 	if err := c.checkNames(names); err != nil {
 		return err
 	}
+	if len(names) > 0 {
+		u.names = names
+	}
 	m, bad := c.manager(true, names)
+	u.m = m
 	defer m.Close()
-	for _, s := range c.cfg.daemons {
+	for _, s := range u.selected(c.cfg) {
 		if err := bad[s.Name]; err != nil {
 			fmt.Fprintln(c.stderr, err) // the others are supervised all the same
+			continue
+		}
+		u.specs = append(u.specs, s)
+	}
+	u.sayRoles()
+	sup := m.Supervising()
+	for _, st := range m.Status() {
+		if st.Outdated && slices.Contains(sup, st.Name) {
+			fmt.Fprintf(c.stderr, "launcher: %s runs another command than the config's (it was started from an older config): \"launcher restart %s\" applies it\n", st.Name, st.Name)
 		}
 	}
-	print := func(ev launcher.Event) {
-		fmt.Fprintf(c.stdout, "%s %s\n", ev.Time.Format("15:04:05.000"), colourEvent(c, ev))
-	}
-	var roles string
-	sayRoles := func() {
-		sup := m.Supervising()
-		var standby []string
-		for _, d := range m.Daemons() {
-			if !slices.Contains(sup, d.Name()) {
-				standby = append(standby, d.Name())
-			}
-		}
-		now := "supervising: " + strings.Join(sup, " ")
-		if len(standby) > 0 {
-			now += "; standing by (another up supervises): " + strings.Join(standby, " ")
-		}
-		if now != roles {
-			fmt.Fprintln(c.stderr, "launcher: "+now)
-			roles = now
-		}
-	}
-	sayRoles()
-	if len(names) == 0 {
+	start := names
+	if len(start) == 0 {
 		for _, d := range m.Daemons() {
 			if d.IsEnabled() {
-				names = append(names, d.Name())
+				start = append(start, d.Name())
 			}
 		}
 	}
-	if err := m.Start(names...); err != nil {
-		fmt.Fprintln(c.stderr, err)
+	if len(start) > 0 { // m.Start() would be all of them, disabled ones too
+		if err := m.Start(start...); err != nil {
+			fmt.Fprintln(c.stderr, err)
+		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		for {
-			select {
-			case <-sigs:
-				cancel()
-				return
-			case <-hup:
-				fmt.Fprintln(c.stderr, "launcher: SIGHUP: reloading the config is not supported yet; ignored")
-			case <-ctx.Done():
-				return
+	return u.run()
+}
+
+// run is up's loop: events and signals, until SIGINT
+// or SIGTERM; then it stops the daemons and returns how they ended.
+func (u *upRun) run() error {
+	m := u.m
+	wake := m.Wake()
+	m.Poll(time.Now())
+	for {
+		u.drain()
+		u.settle()
+		select {
+		case <-wake:
+			m.Poll(time.Now())
+		case ev := <-m.Events():
+			u.event(ev)
+		case sig := <-u.sigs:
+			switch sig {
+			case os.Interrupt, syscall.SIGTERM:
+				return u.shutdown()
+			case syscall.SIGHUP:
+				fmt.Fprintln(u.c.stderr, "launcher: SIGHUP: reloading the config is not supported yet; ignored")
+			default:
+				u.forward(sig.(syscall.Signal))
 			}
 		}
-	}()
-	drive(ctx, m, func() bool { sayRoles(); return false }, print)
-	cancel()
-	if c.opts.keep {
-		fmt.Fprintln(c.stderr, "launcher: leaving the daemons running")
+	}
+}
+
+// drain prints the events that wait, without waiting.
+func (u *upRun) drain() {
+	for {
+		select {
+		case ev := <-u.m.Events():
+			u.event(ev)
+		default:
+			return
+		}
+	}
+}
+
+// event prints ev and notes how a daemon ended.
+func (u *upRun) event(ev launcher.Event) {
+	fmt.Fprintf(u.c.stdout, "%s %s\n", ev.Time.Format("15:04:05.000"), colourEvent(u.c, ev))
+	if ev.From == ev.To {
+		return
+	}
+	switch {
+	case ev.Reason == launcher.ReasonStopTimeout:
+		u.ends[ev.Daemon] = "killed at its stop_timeout"
+	case ev.To == launcher.Zombie, ev.To == launcher.Stopped && ev.From != launcher.Zombie:
+		u.ends[ev.Daemon] = endProblem(ev, u.spec(ev.Daemon).StopSignal)
+	}
+}
+
+// endProblem says what was wrong with the end of a daemon's process that
+// ev reports, "" when nothing was: it exited with status 0, or a stop was
+// asked for and its stop signal ended it (or it went, its status unknown,
+// before the SIGKILL of stop_timeout).
+func endProblem(ev launcher.Event, stopSignal syscall.Signal) string {
+	if stopSignal == 0 {
+		stopSignal = syscall.SIGTERM
+	}
+	e := ev.Exit
+	switch {
+	case e != nil && e.Code == 0 && e.Signal == 0:
+		return ""
+	case ev.From == launcher.Stopping && (e == nil || e.Signal == stopSignal):
+		return ""
+	case e != nil:
+		return ev.Reason.String() + ", " + e.String()
+	}
+	return ev.Reason.String()
+}
+
+// settle does what waits on the daemons' states: who supervises what.
+func (u *upRun) settle() {
+	u.sayRoles()
+}
+
+// sayRoles says which daemons this up supervises and which it stands by
+// for, when that changes.
+func (u *upRun) sayRoles() {
+	sup := u.m.Supervising()
+	var standby []string
+	for _, d := range u.m.Daemons() {
+		if !slices.Contains(sup, d.Name()) {
+			standby = append(standby, d.Name())
+		}
+	}
+	now := "supervising: " + strings.Join(sup, " ")
+	if len(standby) > 0 {
+		now += "; standing by (another up supervises): " + strings.Join(standby, " ")
+	}
+	if now != u.roles {
+		fmt.Fprintln(u.c.stderr, "launcher: "+now)
+		u.roles = now
+	}
+}
+
+// forward sends sig to the daemons this up supervises that have a process.
+func (u *upRun) forward(sig syscall.Signal) {
+	var names []string
+	for _, n := range u.m.Supervising() {
+		if d := daemonOf(u.m, n); d != nil && d.PID() != 0 {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		fmt.Fprintf(u.c.stderr, "launcher: %s: no daemon runs to forward it to\n", signalName(sig))
+		return
+	}
+	err := u.m.Signal(sig, names...)
+	fmt.Fprintf(u.c.stderr, "launcher: %s forwarded to %s\n", signalName(sig), strings.Join(names, " "))
+	for _, e := range launcher.Errors(err) {
+		fmt.Fprintln(u.c.stderr, "launcher: "+e.Error())
+	}
+}
+
+// shutdown stops every daemon this up supervises (unless --keep), waits
+// for them (at most the longest stop_timeout and stopGrace; a second
+// SIGINT or SIGTERM kills them) and returns how they ended: nil when every
+// one ended cleanly, exit status 1 when not.
+func (u *upRun) shutdown() error {
+	m := u.m
+	if u.c.opts.keep {
+		fmt.Fprintln(u.c.stderr, "launcher: leaving the daemons running")
 		return nil
 	}
 	mine := m.Supervising()
-	fmt.Fprintln(c.stderr, "launcher: stopping the daemons it supervises (again to kill them)")
+	fmt.Fprintln(u.c.stderr, "launcher: stopping the daemons it supervises (again to kill them)")
+	longest := time.Duration(0)
 	if len(mine) > 0 {
 		m.Stop(mine...)
+		for _, n := range mine {
+			longest = max(longest, daemonOf(m, n).Spec().StopTimeout)
+		}
 	}
-	allStopped := func() bool {
+	limit := time.NewTimer(longest + stopGrace)
+	defer limit.Stop()
+	left := func() []string {
+		var out []string
 		for _, n := range mine {
 			if daemonOf(m, n).State() != launcher.Stopped {
-				return false
+				out = append(out, n)
 			}
 		}
-		return true
+		return out
 	}
-	stopCtx, stopCancel := context.WithCancel(context.Background())
-	defer stopCancel()
-	go func() {
-		select {
-		case <-sigs:
-			if len(mine) > 0 {
-				m.ForceStop(mine...)
-			}
-			stopCancel()
-		case <-stopCtx.Done():
+	wake := m.Wake()
+	killed := false
+	m.Poll(time.Now())
+	for {
+		u.drain()
+		u.sayRoles()
+		if len(left()) == 0 {
+			break
 		}
-	}()
-	if err := drive(stopCtx, m, allStopped, print); errors.Is(err, context.Canceled) {
-		// Killed: poll until the kills are reaped, a short while at most.
-		killCtx, killCancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer killCancel()
-		drive(killCtx, m, allStopped, print)
+		select {
+		case <-wake:
+			m.Poll(time.Now())
+		case ev := <-m.Events():
+			u.event(ev)
+		case sig := <-u.sigs:
+			switch sig {
+			case os.Interrupt, syscall.SIGTERM:
+				if !killed && len(mine) > 0 {
+					fmt.Fprintln(u.c.stderr, "launcher: killing them")
+					m.ForceStop(mine...)
+					killed = true
+				}
+			case syscall.SIGHUP:
+				fmt.Fprintln(u.c.stderr, "launcher: SIGHUP: ignored")
+			default:
+				u.forward(sig.(syscall.Signal))
+			}
+		case <-limit.C:
+			fmt.Fprintf(u.c.stderr, "launcher: gave up waiting after %v for: %s\n", longest+stopGrace, strings.Join(left(), ", "))
+			return &exitError{code: 1}
+		}
+	}
+	var unclean []string
+	for _, n := range mine {
+		if why := u.ends[n]; why != "" {
+			unclean = append(unclean, n+" ("+why+")")
+		}
+	}
+	if len(unclean) > 0 {
+		fmt.Fprintf(u.c.stderr, "launcher: not every daemon ended cleanly: %s\n", strings.Join(unclean, ", "))
+		return &exitError{code: 1}
 	}
 	return nil
+}
+
+// selected returns the specs of cfg that this up supervises: those named
+// on its command line and those they run after, or all.
+func (u *upRun) selected(cfg *config) []launcher.Spec {
+	want := cfg.withDeps(u.names)
+	var out []launcher.Spec
+	for _, s := range cfg.daemons {
+		if want == nil || want[s.Name] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// spec returns the applied spec of the daemon called name.
+func (u *upRun) spec(name string) launcher.Spec {
+	for _, s := range u.specs {
+		if s.Name == name {
+			return s
+		}
+	}
+	return launcher.Spec{Name: name}
 }
 
 // colourEvent is ev's line, red when something went wrong.
@@ -134,4 +307,12 @@ func colourEvent(c *cli, ev launcher.Event) string {
 		return c.paint.paint(red, s)
 	}
 	return s
+}
+
+// signalName is "SIGUSR1".
+func signalName(sig syscall.Signal) string {
+	if name := unix.SignalName(sig); name != "" {
+		return name
+	}
+	return "signal " + strconv.Itoa(int(sig))
 }
