@@ -53,6 +53,7 @@ type options struct {
 	follow  bool
 	lines   int
 	keep    bool
+	verbose bool
 }
 
 // Flag definitions shared by several commands.
@@ -196,9 +197,9 @@ supervises, in reverse dependency order, and waits for them at most the
 longest stop_timeout and 5s more (a second signal kills them at once),
 unless --keep leaves them running.
 
-Signals: SIGINT and SIGTERM stop it, as above. SIGUSR1 and SIGUSR2 go on
-to the main process of every daemon it supervises that runs. SIGHUP is
-ignored.
+Signals: SIGINT and SIGTERM stop it, as above. SIGHUP reloads the config,
+as "launcher reload" does. SIGUSR1 and SIGUSR2 go on to the main process
+of every daemon it supervises that runs.
 
 Where another "launcher up" supervises a daemon already, this one stands
 by for it, takes over when that one ends, and says which it does.
@@ -210,9 +211,34 @@ with SIGKILL (at its stop_timeout, or by a second signal), crashed, or
 was not stopped in time, and on an error. With --keep: 0.`,
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.BoolVar(&o.keep, "keep", false, "leave the daemons running when up ends")
+			fs.BoolVar(&o.verbose, "v", false, "also say which daemons a reload left unchanged")
 		},
 		operands: daemonOperands,
 		run:      (*cli).up,
+	}, {
+		name:    "reload",
+		summary: "make the running up apply the config's changes",
+		help: `Makes the running "launcher up" of this config re-read it and apply the
+changes, as SIGHUP to it does: daemons added are started (if enabled),
+daemons removed are stopped and no longer supervised, daemons whose
+settings changed in any way are restarted with the new ones (those
+wanted down stay down), and the others are left alone. It prints what each up did, like "web: changed,
+restarted"; -v lists the unchanged daemons too.
+
+A config with errors changes nothing: reload says why (file:line: key)
+and signals nobody; the up goes on with the config it has.
+
+It finds the ups through the records they keep in the pid dir
+(.up.PID: their pid, process start time and config), signals each one
+that runs this config file, and waits until each has applied it.
+
+Exit status: 0 when every up applied the config, 1 if not.`,
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.DurationVar(&o.timeout, "timeout", waitForReload, "give up waiting for up after `D`")
+			fs.BoolVar(&o.verbose, "v", false, "also list the daemons left unchanged")
+		},
+		operands: noOperands,
+		run:      (*cli).reload,
 	}, {
 		name:     "completion",
 		synopsis: "bash|zsh|fish",

@@ -23,8 +23,15 @@ type upRun struct {
 
 	sigs chan os.Signal // INT, TERM, HUP, USR1, USR2
 
+	pidDir string
+	rec    upRecord // <pid_dir>/.up.<pid>
+	recOK  bool     // written: `launcher reload` can find this up
+
 	roles string            // what sayRoles said last
 	ends  map[string]string // how each daemon last ended: "" cleanly, else why not
+
+	reload *reloadRun // a reload waiting for removed daemons to stop
+	again  bool       // a SIGHUP came during it: reload again after it
 }
 
 // stopGrace is how long up waits for its daemons to stop beyond the
@@ -36,7 +43,8 @@ const stopGrace = 5 * time.Second
 // (or all enabled) daemons, restarts them per their policy and prints
 // every event, until SIGINT or SIGTERM; then it stops every daemon it
 // supervises (in reverse order) unless --keep, and a second signal kills
-// what is left. SIGUSR1 and SIGUSR2 go on to the daemons. Where another `up` supervises a daemon already, this one
+// what is left. SIGHUP reloads the config; SIGUSR1 and SIGUSR2 go on to
+// the daemons. Where another `up` supervises a daemon already, this one
 // stands by for it and takes over when that one goes; it says which.
 func (c *cli) up(names []string) error {
 	// Catch the signals first: a signal before Notify would be lost (a
@@ -61,6 +69,8 @@ func (c *cli) up(names []string) error {
 		}
 		u.specs = append(u.specs, s)
 	}
+	u.writeRecord()
+	defer u.removeRecord()
 	u.sayRoles()
 	sup := m.Supervising()
 	for _, st := range m.Status() {
@@ -103,7 +113,7 @@ func (u *upRun) run() error {
 			case os.Interrupt, syscall.SIGTERM:
 				return u.shutdown()
 			case syscall.SIGHUP:
-				fmt.Fprintln(u.c.stderr, "launcher: SIGHUP: reloading the config is not supported yet; ignored")
+				u.startReload()
 			default:
 				u.forward(sig.(syscall.Signal))
 			}
@@ -157,9 +167,17 @@ func endProblem(ev launcher.Event, stopSignal syscall.Signal) string {
 	return ev.Reason.String()
 }
 
-// settle does what waits on the daemons' states: who supervises what.
+// settle does what waits on the daemons' states: who supervises what, the
+// end of a reload.
 func (u *upRun) settle() {
 	u.sayRoles()
+	if u.reload != nil && u.reload.stopped(u.m, time.Now()) {
+		u.finishReload()
+		if u.again {
+			u.again = false
+			u.startReload()
+		}
+	}
 }
 
 // sayRoles says which daemons this up supervises and which it stands by
@@ -211,6 +229,7 @@ func (u *upRun) shutdown() error {
 		fmt.Fprintln(u.c.stderr, "launcher: leaving the daemons running")
 		return nil
 	}
+	u.reload, u.again = nil, false
 	mine := m.Supervising()
 	fmt.Fprintln(u.c.stderr, "launcher: stopping the daemons it supervises (again to kill them)")
 	longest := time.Duration(0)
@@ -254,7 +273,7 @@ func (u *upRun) shutdown() error {
 					killed = true
 				}
 			case syscall.SIGHUP:
-				fmt.Fprintln(u.c.stderr, "launcher: SIGHUP: ignored")
+				fmt.Fprintln(u.c.stderr, "launcher: SIGHUP: stopping; not reloading")
 			default:
 				u.forward(sig.(syscall.Signal))
 			}
@@ -297,6 +316,40 @@ func (u *upRun) spec(name string) launcher.Spec {
 		}
 	}
 	return launcher.Spec{Name: name}
+}
+
+// writeRecord writes <pid_dir>/.up.<pid>, by which `launcher reload` finds
+// this up; it says so when it cannot (SIGHUP works all the same).
+func (u *upRun) writeRecord() {
+	u.pidDir = u.c.cfg.pidDirPath()
+	err := os.MkdirAll(u.pidDir, 0o755)
+	if err == nil {
+		removeStaleUpRecords(u.pidDir)
+		u.rec, err = newUpRecord(u.c.cfg)
+	}
+	if err == nil {
+		err = writeUpRecord(u.pidDir, u.rec)
+	}
+	if err != nil {
+		fmt.Fprintf(u.c.stderr, "launcher: \"launcher reload\" will not find this up (send it SIGHUP): %v\n", err)
+		return
+	}
+	u.recOK = true
+}
+
+func (u *upRun) updateRecord() {
+	if !u.recOK {
+		return
+	}
+	if err := writeUpRecord(u.pidDir, u.rec); err != nil {
+		fmt.Fprintf(u.c.stderr, "launcher: %v\n", err)
+	}
+}
+
+func (u *upRun) removeRecord() {
+	if u.recOK {
+		os.Remove(upRecordPath(u.pidDir, u.rec.PID))
+	}
 }
 
 // colourEvent is ev's line, red when something went wrong.
