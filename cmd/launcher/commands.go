@@ -53,6 +53,7 @@ type options struct {
 	follow  bool
 	lines   int
 	keep    bool
+	init    bool
 	verbose bool
 }
 
@@ -204,6 +205,9 @@ of every daemon it supervises that runs.
 Where another "launcher up" supervises a daemon already, this one stands
 by for it, takes over when that one ends, and says which it does.
 
+As a container's init (PID 1, or with --init) it also reaps every orphan
+that ends (it makes itself their reaper: PR_SET_CHILD_SUBREAPER).
+
 Exit status: 0 when each daemon it supervises ended cleanly the last time
 it ended: with exit status 0, or by its stop signal after a stop was
 asked for (one that never ran counts as clean); 1 when one was killed
@@ -211,7 +215,8 @@ with SIGKILL (at its stop_timeout, or by a second signal), crashed, or
 was not stopped in time, and on an error. With --keep: 0.`,
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.BoolVar(&o.keep, "keep", false, "leave the daemons running when up ends")
-			fs.BoolVar(&o.verbose, "v", false, "also say which daemons a reload left unchanged")
+			fs.BoolVar(&o.init, "init", false, "reap orphans, as an init (on by itself as PID 1)")
+			fs.BoolVar(&o.verbose, "v", false, "also say which orphans it reaped, and the daemons a reload left unchanged")
 		},
 		operands: daemonOperands,
 		run:      (*cli).up,

@@ -22,6 +22,7 @@ type upRun struct {
 	specs []launcher.Spec // the specs in m, in dependency order: the config applied
 
 	sigs chan os.Signal // INT, TERM, HUP, USR1, USR2
+	chld chan os.Signal // SIGCHLD, as an init; nil otherwise
 
 	pidDir string
 	rec    upRecord // <pid_dir>/.up.<pid>
@@ -45,7 +46,8 @@ const stopGrace = 5 * time.Second
 // supervises (in reverse order) unless --keep, and a second signal kills
 // what is left. SIGHUP reloads the config; SIGUSR1 and SIGUSR2 go on to
 // the daemons. Where another `up` supervises a daemon already, this one
-// stands by for it and takes over when that one goes; it says which.
+// stands by for it and takes over when that one goes; it says which. As an
+// init (PID 1, or --init) it also reaps orphans.
 func (c *cli) up(names []string) error {
 	// Catch the signals first: a signal before Notify would be lost (a
 	// shell's background job starts with SIGINT ignored) or kill us with
@@ -53,6 +55,14 @@ func (c *cli) up(names []string) error {
 	u := &upRun{c: c, sigs: make(chan os.Signal, 8), ends: map[string]string{}}
 	signal.Notify(u.sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(u.sigs)
+	if c.opts.init || os.Getpid() == 1 {
+		u.chld = make(chan os.Signal, 1)
+		signal.Notify(u.chld, syscall.SIGCHLD)
+		defer signal.Stop(u.chld)
+		if err := becomeSubreaper(); err != nil && os.Getpid() != 1 {
+			fmt.Fprintf(c.stderr, "launcher: --init: cannot become the reaper of orphans: %v\n", err)
+		}
+	}
 	if err := c.checkNames(names); err != nil {
 		return err
 	}
@@ -94,7 +104,7 @@ func (c *cli) up(names []string) error {
 	return u.run()
 }
 
-// run is up's loop: events and signals, until SIGINT
+// run is up's loop: events, signals, orphans, until SIGINT
 // or SIGTERM; then it stops the daemons and returns how they ended.
 func (u *upRun) run() error {
 	m := u.m
@@ -108,6 +118,8 @@ func (u *upRun) run() error {
 			m.Poll(time.Now())
 		case ev := <-m.Events():
 			u.event(ev)
+		case <-u.chld:
+			u.reapOrphans()
 		case sig := <-u.sigs:
 			switch sig {
 			case os.Interrupt, syscall.SIGTERM:
@@ -219,6 +231,15 @@ func (u *upRun) forward(sig syscall.Signal) {
 	}
 }
 
+// reapOrphans reaps the orphans that ended (as an init); -v says which.
+func (u *upRun) reapOrphans() {
+	for _, pid := range launcher.ReapOrphans() {
+		if u.c.opts.verbose {
+			fmt.Fprintf(u.c.stderr, "launcher: reaped orphan pid %d\n", pid)
+		}
+	}
+}
+
 // shutdown stops every daemon this up supervises (unless --keep), waits
 // for them (at most the longest stop_timeout and stopGrace; a second
 // SIGINT or SIGTERM kills them) and returns how they ended: nil when every
@@ -264,6 +285,8 @@ func (u *upRun) shutdown() error {
 			m.Poll(time.Now())
 		case ev := <-m.Events():
 			u.event(ev)
+		case <-u.chld:
+			u.reapOrphans()
 		case sig := <-u.sigs:
 			switch sig {
 			case os.Interrupt, syscall.SIGTERM:
