@@ -208,6 +208,14 @@ by for it, takes over when that one ends, and says which it does.
 As a container's init (PID 1, or with --init) it also reaps every orphan
 that ends (it makes itself their reaper: PR_SET_CHILD_SUBREAPER).
 
+Under systemd (a Type=notify service: NOTIFY_SOCKET is set) it sends
+READY=1 once none of its daemons is on its way any more (each runs, or
+stays down: wanted down, disabled, given up, or waiting for one that
+stays down), STATUS= with the count of daemons by state when it changes,
+WATCHDOG=1 every WATCHDOG_USEC/2 (WatchdogSec=), RELOADING=1 on SIGHUP
+and READY=1 after it, and STOPPING=1 when it stops. The daemons do not
+inherit NOTIFY_SOCKET or WATCHDOG_*. See examples/launcher.service.
+
 Exit status: 0 when each daemon it supervises ended cleanly the last time
 it ended: with exit status 0, or by its stop signal after a stop was
 asked for (one that never ran counts as clean); 1 when one was killed

@@ -136,6 +136,13 @@ func (u *upRun) startReload() {
 		return
 	}
 	fmt.Fprintln(u.c.stderr, "launcher: SIGHUP: reloading "+u.c.cfg.file)
+	if u.sd != nil {
+		if err := u.sd.reloading(); err != nil && !u.sdFailed {
+			fmt.Fprintf(u.c.stderr, "launcher: %v\n", err)
+			u.sdFailed = true
+		}
+		u.ready = false // READY=1 again once settled
+	}
 	readAt := bootClock()
 	cfg, err := u.c.cfg.reread()
 	var plan reloadPlan

@@ -14,7 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// upRun is one `launcher up`: its Manager and the config it applies.
+// upRun is one `launcher up`: its Manager, the config it applies, and what
+// it tells the service manager.
 type upRun struct {
 	c     *cli
 	m     *launcher.Manager
@@ -33,6 +34,11 @@ type upRun struct {
 
 	reload *reloadRun // a reload waiting for removed daemons to stop
 	again  bool       // a SIGHUP came during it: reload again after it
+
+	sd       *sdNotifier // nil without NOTIFY_SOCKET
+	sdFailed bool        // a send failed (said once)
+	ready    bool        // READY=1 sent since the start or the last reload
+	status   string      // the last STATUS= sent
 }
 
 // stopGrace is how long up waits for its daemons to stop beyond the
@@ -47,7 +53,9 @@ const stopGrace = 5 * time.Second
 // what is left. SIGHUP reloads the config; SIGUSR1 and SIGUSR2 go on to
 // the daemons. Where another `up` supervises a daemon already, this one
 // stands by for it and takes over when that one goes; it says which. As an
-// init (PID 1, or --init) it also reaps orphans.
+// init (PID 1, or --init) it also reaps orphans; under systemd
+// (NOTIFY_SOCKET) it says when it is ready, how its daemons are, and that
+// it lives (the watchdog).
 func (c *cli) up(names []string) error {
 	// Catch the signals first: a signal before Notify would be lost (a
 	// shell's background job starts with SIGINT ignored) or kill us with
@@ -63,6 +71,11 @@ func (c *cli) up(names []string) error {
 			fmt.Fprintf(c.stderr, "launcher: --init: cannot become the reaper of orphans: %v\n", err)
 		}
 	}
+	var err error
+	if u.sd, err = newSDNotifier(); err != nil {
+		fmt.Fprintf(c.stderr, "launcher: %v\n", err)
+	}
+	defer u.sd.close()
 	if err := c.checkNames(names); err != nil {
 		return err
 	}
@@ -104,11 +117,18 @@ func (c *cli) up(names []string) error {
 	return u.run()
 }
 
-// run is up's loop: events, signals, orphans, until SIGINT
+// run is up's loop: events, signals, orphans, the watchdog, until SIGINT
 // or SIGTERM; then it stops the daemons and returns how they ended.
 func (u *upRun) run() error {
 	m := u.m
 	wake := m.Wake()
+	var watchdog <-chan time.Time
+	if u.sd != nil && u.sd.watchdog > 0 {
+		t := time.NewTicker(u.sd.watchdog)
+		defer t.Stop()
+		watchdog = t.C
+		u.notify("WATCHDOG=1")
+	}
 	m.Poll(time.Now())
 	for {
 		u.drain()
@@ -120,10 +140,12 @@ func (u *upRun) run() error {
 			u.event(ev)
 		case <-u.chld:
 			u.reapOrphans()
+		case <-watchdog:
+			u.notify("WATCHDOG=1")
 		case sig := <-u.sigs:
 			switch sig {
 			case os.Interrupt, syscall.SIGTERM:
-				return u.shutdown()
+				return u.shutdown(watchdog)
 			case syscall.SIGHUP:
 				u.startReload()
 			default:
@@ -180,7 +202,7 @@ func endProblem(ev launcher.Event, stopSignal syscall.Signal) string {
 }
 
 // settle does what waits on the daemons' states: who supervises what, the
-// end of a reload.
+// end of a reload, what the service manager is told.
 func (u *upRun) settle() {
 	u.sayRoles()
 	if u.reload != nil && u.reload.stopped(u.m, time.Now()) {
@@ -190,6 +212,7 @@ func (u *upRun) settle() {
 			u.startReload()
 		}
 	}
+	u.notifyState()
 }
 
 // sayRoles says which daemons this up supervises and which it stands by
@@ -244,8 +267,9 @@ func (u *upRun) reapOrphans() {
 // for them (at most the longest stop_timeout and stopGrace; a second
 // SIGINT or SIGTERM kills them) and returns how they ended: nil when every
 // one ended cleanly, exit status 1 when not.
-func (u *upRun) shutdown() error {
+func (u *upRun) shutdown(watchdog <-chan time.Time) error {
 	m := u.m
+	u.notify("STOPPING=1")
 	if u.c.opts.keep {
 		fmt.Fprintln(u.c.stderr, "launcher: leaving the daemons running")
 		return nil
@@ -277,6 +301,7 @@ func (u *upRun) shutdown() error {
 	for {
 		u.drain()
 		u.sayRoles()
+		u.notifyState()
 		if len(left()) == 0 {
 			break
 		}
@@ -287,6 +312,8 @@ func (u *upRun) shutdown() error {
 			u.event(ev)
 		case <-u.chld:
 			u.reapOrphans()
+		case <-watchdog:
+			u.notify("WATCHDOG=1")
 		case sig := <-u.sigs:
 			switch sig {
 			case os.Interrupt, syscall.SIGTERM:
@@ -373,6 +400,98 @@ func (u *upRun) removeRecord() {
 	if u.recOK {
 		os.Remove(upRecordPath(u.pidDir, u.rec.PID))
 	}
+}
+
+// notify sends lines to the service manager, if there is one.
+func (u *upRun) notify(lines ...string) {
+	if err := u.sd.send(lines...); err != nil && !u.sdFailed {
+		fmt.Fprintf(u.c.stderr, "launcher: %v\n", err)
+		u.sdFailed = true
+	}
+}
+
+// notifyState tells the service manager how the daemons are (STATUS=,
+// when that changes) and, once none of them is on its way any more,
+// READY=1.
+func (u *upRun) notifyState() {
+	if u.sd == nil {
+		return
+	}
+	if text := u.statusText(); text != u.status {
+		u.notify("STATUS=" + text)
+		u.status = text
+	}
+	if !u.ready && u.reload == nil && u.allSettled() {
+		u.notify("READY=1")
+		u.ready = true
+	}
+}
+
+// statusText counts the daemons this up supervises by state: "3 running,
+// 1 starting".
+func (u *upRun) statusText() string {
+	counts := map[string]int{}
+	sup := u.m.Supervising()
+	for _, n := range sup {
+		d := daemonOf(u.m, n)
+		key := d.State().String()
+		if d.State() == launcher.Stopped && d.Status().GaveUp {
+			key = "gave up"
+		}
+		counts[key]++
+	}
+	var parts []string
+	for _, k := range []string{"running", "starting", "stopping", "zombie", "stopped", "gave up"} {
+		if counts[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+		}
+	}
+	if standby := len(u.m.Daemons()) - len(sup); standby > 0 {
+		parts = append(parts, fmt.Sprintf("standing by for %d", standby))
+	}
+	if len(parts) == 0 {
+		return "no daemons"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// allSettled reports whether none of the daemons this up supervises is
+// on its way any more: each runs, or stays down (wanted down, disabled,
+// given up, or waiting for a daemon it runs after that stays down). That
+// is when up is ready: a daemon that fails to start does not hold up the
+// start of the service; STATUS= tells.
+func (u *upRun) allSettled() bool {
+	for _, n := range u.m.Supervising() {
+		if !u.settled(n) {
+			return false
+		}
+	}
+	return true
+}
+
+func (u *upRun) settled(name string) bool {
+	d := daemonOf(u.m, name)
+	if d == nil {
+		return true
+	}
+	switch d.State() {
+	case launcher.Running:
+		return true
+	case launcher.Stopped:
+		st := d.Status()
+		if !st.WantUp || st.GaveUp || !st.Enabled {
+			return true
+		}
+		if !st.NextRestart.IsZero() {
+			return false // a restart is coming
+		}
+		for _, dep := range u.spec(name).After {
+			if dd := daemonOf(u.m, dep); dd == nil || dd.State() != launcher.Running && u.settled(dep) {
+				return true // waits for one that stays down
+			}
+		}
+	}
+	return false
 }
 
 // colourEvent is ev's line, red when something went wrong.

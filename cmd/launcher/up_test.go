@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -234,4 +235,203 @@ func zombiesInPIDNamespaceOf(pid int) []int {
 		}
 	}
 	return z
+}
+
+// notifications collects what `launcher up` sends to NOTIFY_SOCKET: a
+// unixgram socket, one datagram a message, one line a field.
+type notifications struct {
+	t    *testing.T
+	msgs chan string
+	seen []string // every line so far, in order
+}
+
+func listenNotify(t *testing.T, path string) *notifications {
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &notifications{t: t, msgs: make(chan string, 1000)}
+	go func() {
+		defer close(n.msgs)
+		buf := make([]byte, 4096)
+		for {
+			k, _, err := conn.ReadFromUnix(buf)
+			if err != nil {
+				return
+			}
+			n.msgs <- string(buf[:k])
+		}
+	}()
+	t.Cleanup(func() { conn.Close() })
+	return n
+}
+
+// next waits for a message with a line matching re and returns that
+// message's lines; the lines that came before it are in n.seen.
+func (n *notifications) next(re string) []string {
+	n.t.Helper()
+	rx := regexp.MustCompile("^" + re + "$")
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case msg, ok := <-n.msgs:
+			if !ok {
+				n.t.Fatalf("socket closed while waiting for %s; seen %q", re, n.seen)
+			}
+			lines := strings.Split(strings.TrimSuffix(msg, "\n"), "\n")
+			n.seen = append(n.seen, lines...)
+			for _, l := range lines {
+				if rx.MatchString(l) {
+					return lines
+				}
+			}
+		case <-timeout:
+			n.t.Fatalf("no %s in 20s; seen %q", re, n.seen)
+		}
+	}
+}
+
+// lastStatus is the last STATUS= seen.
+func (n *notifications) lastStatus() string {
+	for i := len(n.seen) - 1; i >= 0; i-- {
+		if s, ok := strings.CutPrefix(n.seen[i], "STATUS="); ok {
+			return s
+		}
+	}
+	return ""
+}
+
+// Under systemd (Type=notify): READY=1 once the daemons run, STATUS= as
+// they change, WATCHDOG=1 every WATCHDOG_USEC/2, RELOADING=1 then READY=1
+// on SIGHUP, STOPPING=1 on SIGTERM; the daemons do not inherit the
+// protocol's variables. The socket is the test's.
+func TestUpSystemdNotify(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "notify.sock")
+	n := listenNotify(t, sock)
+	cfg := filepath.Join(dir, "launcher.toml")
+	conf := `pid_dir = "run"
+log_dir = "log"
+
+[daemon.a]
+command = ["sleep", "600"]
+start_secs = "300ms"
+
+[daemon.b]
+command = ["sh", "-c", "env; exec sleep 600"]
+start_secs = "50ms"
+after = ["a"]
+`
+	os.WriteFile(cfg, []byte(conf), 0o644)
+	cmd, out := startUp(t, cfg, []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=200000"}, nil, "up")
+
+	n.next("READY=1")
+	for _, row := range statusOf(cfg) {
+		if row["state"] != "running" {
+			t.Errorf("READY=1 came with %s %v", row["name"], row["state"])
+		}
+	}
+	if got := n.lastStatus(); got != "2 running" {
+		t.Errorf("STATUS=%s at READY=1, want 2 running", got)
+	}
+	if !slicesContainsMatch(n.seen, `STATUS=.*starting.*`) {
+		t.Errorf("no STATUS= while starting before READY=1: %q", n.seen)
+	}
+	// Watchdog: twice more (every 100ms).
+	n.next("WATCHDOG=1")
+	n.next("WATCHDOG=1")
+	env := waitFile(t, filepath.Join(dir, "log", "b.log"), `^PATH=`)
+	for _, v := range []string{"NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID="} {
+		if strings.Contains(env, "\n"+v) {
+			t.Errorf("a daemon inherited %s", v)
+		}
+	}
+
+	// Reload: RELOADING=1 (with MONOTONIC_USEC), then READY=1 once the
+	// added daemon runs.
+	os.WriteFile(cfg, []byte(conf+"\n[daemon.c]\ncommand = [\"sleep\", \"600\"]\nstart_secs = \"300ms\"\n"), 0o644)
+	cmd.Process.Signal(syscall.SIGHUP)
+	msg := n.next("RELOADING=1")
+	if !slicesContainsMatch(msg, `MONOTONIC_USEC=[0-9]+`) {
+		t.Errorf("RELOADING=1 without MONOTONIC_USEC: %q", msg)
+	}
+	n.next("READY=1")
+	for _, row := range statusOf(cfg) {
+		if row["state"] != "running" {
+			t.Errorf("READY=1 after the reload came with %s %v", row["name"], row["state"])
+		}
+	}
+	if got := n.lastStatus(); got != "3 running" {
+		t.Errorf("STATUS=%s at READY=1, want 3 running", got)
+	}
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	n.next("STOPPING=1")
+	if code := waitExit(t, cmd); code != 0 {
+		b, _ := os.ReadFile(out)
+		t.Fatalf("exit status %d, want 0:\n%s", code, b)
+	}
+}
+
+func slicesContainsMatch(lines []string, re string) bool {
+	rx := regexp.MustCompile("^" + re + "$")
+	for _, l := range lines {
+		if rx.MatchString(l) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestWatchdogInterval(t *testing.T) {
+	for _, tc := range []struct {
+		usec, pid string
+		want      time.Duration
+	}{
+		{"", "", 0},
+		{"200000", "", 100 * time.Millisecond},
+		{"200000", "42", 100 * time.Millisecond},
+		{"200000", "43", 0}, // the watchdog is another process's
+		{"0", "", 0},
+		{"junk", "", 0},
+		{"-5", "", 0},
+	} {
+		env := map[string]string{"WATCHDOG_USEC": tc.usec, "WATCHDOG_PID": tc.pid}
+		if got := watchdogInterval(env, 42); got != tc.want {
+			t.Errorf("WATCHDOG_USEC=%q WATCHDOG_PID=%q: %v, want %v", tc.usec, tc.pid, got, tc.want)
+		}
+	}
+}
+
+// examples/launcher.service is a Type=notify unit whose ExecStart= and
+// ExecReload= are command lines this launcher takes, and which lets up
+// stop its daemons itself.
+func TestServiceUnit(t *testing.T) {
+	b, err := os.ReadFile("../../examples/launcher.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			set[k] = v
+		}
+	}
+	for k, want := range map[string]string{"Type": "notify", "KillMode": "mixed", "Delegate": "yes", "Restart": "on-failure"} {
+		if set[k] != want {
+			t.Errorf("%s=%s, want %s", k, set[k], want)
+		}
+	}
+	for _, k := range []string{"ExecStart", "ExecReload"} {
+		args := strings.Fields(set[k])
+		if len(args) < 2 || filepath.Base(args[0]) != "launcher" {
+			t.Errorf("%s=%s: not launcher", k, set[k])
+			continue
+		}
+		// --help: the command line parses, and nothing is run.
+		var out, errOut bytes.Buffer
+		if err := run(append(args[1:], "--help"), &out, &errOut); err != nil || !strings.HasPrefix(out.String(), "usage: launcher "+args[len(args)-1]) {
+			t.Errorf("%s=%s: %v %s%s", k, set[k], err, out.String(), errOut.String())
+		}
+	}
 }
