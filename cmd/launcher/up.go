@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"os/signal"
@@ -225,7 +226,7 @@ func (u *upRun) sayRoles() {
 			standby = append(standby, d.Name())
 		}
 	}
-	now := "supervising: " + strings.Join(sup, " ")
+	now := "supervising: " + cmp.Or(strings.Join(sup, " "), "none")
 	if len(standby) > 0 {
 		now += "; standing by (another up supervises): " + strings.Join(standby, " ")
 	}
