@@ -1,0 +1,13 @@
+//go:build !linux
+
+package main
+
+import "time"
+
+func signalUps(dir string, targets []upRecord, timeout time.Duration) []upAnswer {
+	answers := make([]upAnswer, len(targets))
+	for i := range answers {
+		answers[i].err = errNotLinux
+	}
+	return answers
+}
