@@ -24,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/proclauncher/launcher"
 )
 
 // upRecord is the content of <pid_dir>/.up.<pid>.
@@ -53,30 +55,12 @@ func upRecordPath(dir string, pid int) string {
 	return filepath.Join(dir, upRecordPrefix+strconv.Itoa(pid))
 }
 
-// defaultPIDDir is the library's default pid dir (Spec.PIDDir's doc): for
-// root /run/launcher, for others $XDG_STATE_HOME/launcher/run. The library
-// does not export it; keep the two in step.
-func defaultPIDDir() string {
-	if os.Geteuid() == 0 {
-		return "/run/launcher"
-	}
-	state := os.Getenv("XDG_STATE_HOME")
-	if state == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			home = os.TempDir()
-		}
-		state = filepath.Join(home, ".local", "state")
-	}
-	return filepath.Join(state, "launcher", "run")
-}
-
 // pidDirPath is the pid dir the config's daemons use.
 func (c *config) pidDirPath() string {
 	if c.pidDir != "" {
 		return c.pidDir
 	}
-	return defaultPIDDir()
+	return launcher.DefaultPIDDir()
 }
 
 // configID is what a record says of the config: its absolute path, "" for
