@@ -1,3 +1,5 @@
+//go:build linux
+
 // takeover_test.go: what a supervisor SIGKILLed leaves behind is finished
 // by the one that takes its lease, and nobody names it as the supervisor.
 

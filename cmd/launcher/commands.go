@@ -1,3 +1,5 @@
+// commands.go: the table of commands, their flags and help texts.
+
 package main
 
 import (
@@ -235,8 +237,9 @@ was not stopped in time, and on an error. With --keep: 0.`,
 changes, as SIGHUP to it does: daemons added are started (if enabled),
 daemons removed are stopped and no longer supervised, daemons whose
 settings changed in any way are restarted with the new ones (those
-wanted down stay down), and the others are left alone. It prints what each up did, like "web: changed,
-restarted"; -v lists the unchanged daemons too.
+wanted down stay down), and the others are left alone. It prints what
+each up did, like "web: changed, restarted"; -v lists the unchanged
+daemons too.
 
 A config with errors changes nothing: reload says why (file:line: key)
 and signals nobody; the up goes on with the config it has.

@@ -1,3 +1,6 @@
+// config.go: the TOML config: parsing, every key checked with file:line,
+// and the launcher.Spec each daemon becomes.
+
 package main
 
 import (

@@ -1,3 +1,5 @@
+// initreap_linux.go: up --init makes itself the reaper of orphans.
+
 package main
 
 import "golang.org/x/sys/unix"

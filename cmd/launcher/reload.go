@@ -1,3 +1,6 @@
+// reload.go: what a reload of up's config changes (the plan), and up
+// carrying it out without blocking its loop.
+
 package main
 
 // Reloading the config in a running `up` (SIGHUP, or `launcher reload`),

@@ -1,3 +1,6 @@
+// reloadcmd.go: `launcher reload`: check the config, find the ups that run
+// it, signal them and report what each did.
+
 package main
 
 import (

@@ -1,3 +1,6 @@
+// reloadcmd_linux.go: SIGHUP through a pidfd, and the wait (inotify and
+// pidfd, no polling) for each up's answer.
+
 package main
 
 import (

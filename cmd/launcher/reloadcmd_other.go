@@ -1,5 +1,7 @@
 //go:build !linux
 
+// reloadcmd_other.go: reload is Linux only.
+
 package main
 
 import "time"

@@ -1,3 +1,6 @@
+// sdnotify.go: up as a systemd Type=notify service: READY, STATUS,
+// WATCHDOG, RELOADING and STOPPING on $NOTIFY_SOCKET.
+
 package main
 
 // `launcher up` as a systemd Type=notify service: the sd_notify protocol,
@@ -8,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -45,7 +49,13 @@ func newSDNotifier() (*sdNotifier, error) {
 	if !strings.HasPrefix(path, "/") && !strings.HasPrefix(path, "@") {
 		return nil, fmt.Errorf("NOTIFY_SOCKET=%s: only a unix socket path (/...) or an abstract one (@...) is supported", path)
 	}
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	// Close-on-exec set under ForkLock: SOCK_CLOEXEC is not on every unix.
+	syscall.ForkLock.RLock()
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM, 0)
+	if err == nil {
+		unix.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		return nil, fmt.Errorf("NOTIFY_SOCKET: %w", err)
 	}
@@ -83,9 +93,7 @@ func (n *sdNotifier) send(lines ...string) error {
 // an ExecReload= that waits) holds the unit in "reloading" until the next
 // READY=1.
 func (n *sdNotifier) reloading() error {
-	var ts unix.Timespec
-	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return n.send("RELOADING=1", "MONOTONIC_USEC="+strconv.FormatInt(ts.Nano()/1000, 10))
+	return n.send("RELOADING=1", "MONOTONIC_USEC="+strconv.FormatInt(monotonicClock()/1000, 10))
 }
 
 func (n *sdNotifier) close() {

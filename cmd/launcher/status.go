@@ -1,3 +1,6 @@
+// status.go: `launcher status`: the table, the detail of one daemon, JSON,
+// and the exit status LSB scripts expect.
+
 package main
 
 import (

@@ -1,3 +1,6 @@
+// up.go: `launcher up`: one loop that supervises, prints events, forwards
+// signals, reloads, reaps as an init and stops the daemons at the end.
+
 package main
 
 import (

@@ -1,3 +1,6 @@
+// upfile.go: the .up.<pid> record each up keeps in the pid dir, by which
+// `launcher reload` finds it and reads its answer.
+
 package main
 
 // The up record: how `launcher reload` finds the running `up`s of a pid dir

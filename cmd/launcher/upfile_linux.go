@@ -1,3 +1,6 @@
+// upfile_linux.go: a process's start time, the boot id, the pid namespace
+// and CLOCK_BOOTTIME, for the .up records.
+
 package main
 
 import (
@@ -48,5 +51,12 @@ var pidNamespace = sync.OnceValue(func() string {
 func bootClock() int64 {
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+	return ts.Nano()
+}
+
+// monotonicClock is CLOCK_MONOTONIC in nanoseconds (systemd's clock).
+func monotonicClock() int64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	return ts.Nano()
 }

@@ -1,5 +1,7 @@
 //go:build !linux
 
+// upfile_other.go: the .up record's process facts outside Linux.
+
 package main
 
 import (
@@ -13,3 +15,4 @@ func processStart(pid int) (uint64, error) { return 0, errNotLinux }
 func bootID() string                       { return "" }
 func pidNamespace() string                 { return "" }
 func bootClock() int64                     { return time.Now().UnixNano() }
+func monotonicClock() int64                { return time.Now().UnixNano() }
