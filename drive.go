@@ -136,8 +136,8 @@ func (d *Daemon) refresh(now time.Time) {
 	if k&fileCgroup != 0 && d.mainExited && (d.m.state == Zombie || d.m.state == Stopping) {
 		d.checkGone(now)
 	}
-	if d.own.sup != nil {
-		d.own.sup.changed(d, k, now)
+	if d.sv != nil {
+		d.changed(k, now)
 	}
 }
 
