@@ -26,8 +26,9 @@ func (b *bench) buildTools() error {
 	if err := os.Mkdir(bin, 0o755); err != nil {
 		return err
 	}
+	what := b.cli
 	if b.cli == "" {
-		b.cli = filepath.Join(bin, "launcher")
+		b.cli, what = filepath.Join(bin, "launcher"), "built by the bench with go build"
 		if err := b.goBuild(b.cli, "github.com/proclauncher/launcher/cmd/launcher"); err != nil {
 			return err
 		}
@@ -36,7 +37,7 @@ func (b *bench) buildTools() error {
 	if err := b.goBuild(b.helper, "github.com/proclauncher/launcher/cmd/launcher-bench/floorhelper"); err != nil {
 		return err
 	}
-	b.note(fmt.Sprintf("CLI: %s (%s); floor helper: %s", b.cli, linkage(b.cli), linkage(b.helper)))
+	b.note(fmt.Sprintf("CLI: %s, %s; the floor helper (cmd/launcher-bench/floorhelper): %s", what, linkage(b.cli), linkage(b.helper)))
 	return nil
 }
 

@@ -39,6 +39,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"syscall"
@@ -89,6 +90,7 @@ type bench struct {
 	m       *launcher.Manager // n daemons d0 ... d<n-1>
 	pidDir  string            // m's
 	logDir  string
+	runner  bool              // a goroutine runs m.Run: loops read Events only
 	mini    *launcher.Manager // one daemon: the floor of library calls
 	procs   []*os.Process     // the floor's live processes
 	pidfd   int               // our own pidfd on procs[0] in the kill floor, else -1
@@ -102,19 +104,20 @@ type bench struct {
 
 	// launcher's and the floor's times
 	start, kill, exit, stop                pair
+	killRun, exitRun                       pair            // with Manager.Run in another goroutine
 	cliStop, helperStop, killStop, svcStop []time.Duration // command started → daemon exited
 	cliRet, helperRet, svcRet              []time.Duration // command started → it returned
 	cliStatus, helperStatus                []time.Duration
 	statusCode                             int // the last `launcher status` exit status
-	// idle
-	wakes, csw int64
-	cpu        time.Duration
+	// idle: with n daemons, and before any Manager (the floor)
+	wakes, csw, csw0 int64
+	cpu, cpu0        time.Duration
 	// memory
-	pss0, pssN, heap0, heapN int64
-	fds0, fdsN               int
+	pss0, pssN, pssFreed, heap0, heapN int64
+	fds0, fdsN                         int // before the first Manager, with the last one's n daemons running
 	// library calls: with n daemons, and on a Manager of one (the floor)
-	statusOne, lookupStatus, pollIdle, statusAll pair
-	duringStart                                  []time.Duration // m.Daemon(x).Status() while Start runs
+	statusOne, pollIdle, statusAll pair
+	duringStart                    []time.Duration // m.Daemon(x).Status() while Start runs
 }
 
 type pair struct{ l, f []time.Duration }
@@ -125,7 +128,7 @@ func (b *bench) run() (err error) {
 	if b.n < 1 || b.trials < 1 {
 		return errors.New("-n and -trials must be at least 1")
 	}
-	b.heap0, b.pss0, b.fds0 = heapLive(), pss(), openFDs()
+	b.heap0, b.pss0 = heapLive(), pss()
 	load := loadavg()
 	if b.dir, err = os.MkdirTemp("", "launcher-bench-"); err != nil {
 		return err
@@ -173,7 +176,8 @@ func (b *bench) run() (err error) {
 	if b.dt, err = startDaemontools(b, b.trials); err != nil {
 		return err
 	}
-	for _, step := range []func() error{b.measureStart, b.measureKillStop, b.measureIdle, b.measureCalls, b.measureCLI} {
+	b.fds0 = openFDs()
+	for _, step := range []func() error{b.measureIdleFloor, b.measureStart, b.measureKillStop, b.measureIdle, b.measureCalls, b.measureCLI} {
 		if err := step(); err != nil {
 			return err
 		}
@@ -264,7 +268,9 @@ func (b *bench) measureStart() error {
 			b.start.add(time.Since(t0), floor)
 		}
 	}
-	return b.until(b.m, func() bool { return allIn(b.m, launcher.Running) })
+	err := b.until(b.m, func() bool { return allIn(b.m, launcher.Running) })
+	b.fdsN = openFDs()
+	return err
 }
 
 // sampleDuringStart times m.Daemon(x).Status() every 100µs or so until
@@ -290,28 +296,50 @@ func (b *bench) sampleDuringStart(done <-chan error) error {
 // by the floor's, so that a change of load hits both alike.
 func (b *bench) measureKillStop() error {
 	b.progress("kill -9 and Stop trials of d0 among %d", b.n)
-	err := b.floorSpawn()
-	var kill, exit, stop pair
-	for i := 0; i < 2*b.trials && err == nil; i++ {
-		sig := syscall.SIGKILL
-		if i >= b.trials {
-			sig = syscall.SIGTERM
-		}
-		var l, f times
-		if l, err = b.trial(sig); err == nil {
-			f, err = b.floorTrial(sig)
-		}
-		switch {
-		case err != nil:
-		case sig == syscall.SIGTERM:
-			b.addTimes(&stop, l.stopped(b.conn), f.stopped(b.conn))
-		default:
-			b.addTimes(&kill, l.toExec(b.conn), f.toExec(b.conn))
-			b.addTimes(&exit, l.toSeen(b.conn), f.toSeen(b.conn))
-		}
+	if err := b.floorSpawn(); err != nil {
+		return err
 	}
-	b.kill, b.exit, b.stop = kill, exit, stop
-	return err
+	// trials runs the trials of sig, each followed by the floor's, and
+	// hands both to add.
+	trials := func(sig syscall.Signal, add func(l, f times)) error {
+		for range b.trials {
+			l, err := b.trial(sig)
+			if err != nil {
+				return err
+			}
+			f, err := b.floorTrial(sig)
+			if err != nil {
+				return err
+			}
+			add(l, f)
+		}
+		return nil
+	}
+	err := trials(syscall.SIGKILL, func(l, f times) {
+		b.addTimes(&b.kill, l.toExec(b.conn), f.toExec(b.conn))
+		b.addTimes(&b.exit, l.toSeen(b.conn), f.toSeen(b.conn))
+	})
+	if err != nil {
+		return err
+	}
+	// The same kills with Manager.Run polling in a goroutine of its own
+	// and this one reading Events only: an event is then received as
+	// soon as Poll puts it on the channel, not once Poll has returned.
+	ctx, cancel := context.WithCancel(b.ctx)
+	ran := make(chan struct{})
+	go func() { b.m.Run(ctx); close(ran) }()
+	b.runner = true
+	err = trials(syscall.SIGKILL, func(l, f times) {
+		b.addTimes(&b.killRun, l.toExec(b.conn), f.toExec(b.conn))
+		b.addTimes(&b.exitRun, l.toSeen(b.conn), f.toSeen(b.conn))
+	})
+	cancel()
+	<-ran
+	b.runner = false
+	if err != nil {
+		return err
+	}
+	return trials(syscall.SIGTERM, func(l, f times) { b.addTimes(&b.stop, l.stopped(b.conn), f.stopped(b.conn)) })
 }
 
 // addTimes adds a pair whose both halves are known; a trial whose events
@@ -410,7 +438,9 @@ func (b *bench) trial(sig syscall.Signal) (t times, err error) {
 // its own.
 func (b *bench) quiet(m *launcher.Manager) error {
 	for {
-		m.Poll(time.Now())
+		if !b.runner {
+			m.Poll(time.Now())
+		}
 		select {
 		case <-b.ctx.Done():
 			return b.ctx.Err()
@@ -451,6 +481,21 @@ func (b *bench) floorTrial(sig syscall.Signal) (t times, err error) {
 	return t, err
 }
 
+// measureIdleFloor: (6)'s floor: this process's context switches and
+// CPU time over b.idle before any Manager (the Go runtime's own).
+func (b *bench) measureIdleFloor() error {
+	b.progress("idle, %v, no Manager yet", b.idle)
+	cpu0, csw0 := usage()
+	select {
+	case <-b.ctx.Done():
+		return b.ctx.Err()
+	case <-time.After(b.idle):
+	}
+	cpu, csw := usage()
+	b.cpu0, b.csw0 = cpu-cpu0, csw-csw0
+	return nil
+}
+
 // measureIdle: (6) the Manager's wake-ups, this process's context switches
 // and CPU time over b.idle with n running daemons and nothing happening;
 // (7) its memory and fds then.
@@ -478,8 +523,10 @@ func (b *bench) measureIdle() error {
 		case <-end:
 			cpu, csw := usage()
 			b.cpu, b.csw = cpu-cpu0, csw-csw0
-			b.pssN, b.fdsN = pss(), openFDs()
+			b.pssN = pss()
 			b.heapN = heapLive()
+			debug.FreeOSMemory()
+			b.pssFreed = pss()
 			return nil
 		}
 	}
@@ -537,13 +584,14 @@ func (b *bench) measureCalls() error {
 func (b *bench) loop(m *launcher.Manager, match func(launcher.Event) bool) error {
 	timeout := time.NewTimer(60 * time.Second)
 	defer timeout.Stop()
+	wake := b.wake(m)
 	for {
 		select {
 		case <-b.ctx.Done():
 			return b.ctx.Err()
 		case <-timeout.C:
 			return errors.New("timed out waiting for an event")
-		case <-m.Wake():
+		case <-wake:
 			m.Poll(time.Now())
 		case ev := <-m.Events():
 			if ev.Reason == launcher.ReasonGaveUp || ev.Reason == launcher.ReasonStartFailed || ev.Err != nil {
@@ -561,13 +609,14 @@ func (b *bench) loop(m *launcher.Manager, match func(launcher.Event) bool) error
 func (b *bench) until(m *launcher.Manager, cond func() bool) error {
 	timeout := time.NewTimer(60 * time.Second)
 	defer timeout.Stop()
+	wake := b.wake(m)
 	for !cond() {
 		select {
 		case <-b.ctx.Done():
 			return b.ctx.Err()
 		case <-timeout.C:
 			return errors.New("timed out waiting for the daemons' states")
-		case <-m.Wake():
+		case <-wake:
 			m.Poll(time.Now())
 		case <-m.Events():
 			for drained := false; !drained; {
@@ -580,6 +629,14 @@ func (b *bench) until(m *launcher.Manager, cond func() bool) error {
 		}
 	}
 	return nil
+}
+
+// wake is m's Wake, or nil (never ready) while a goroutine runs m.Run.
+func (b *bench) wake(m *launcher.Manager) <-chan struct{} {
+	if b.runner && m == b.m {
+		return nil
+	}
+	return m.Wake()
 }
 
 func allIn(m *launcher.Manager, st launcher.State) bool {

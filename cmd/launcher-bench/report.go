@@ -75,6 +75,13 @@ func (b *bench) figures() []figure {
 			ms(pct(b.exit.l, p)), ms(pct(b.exit.f, p)), "pidfd wake + waitid", "≤ floor + 0.1 ms", len(b.exit.l),
 			func(l, f, r float64) bool { return l-f <= 0.1 })
 	}
+	for _, p := range []int{50, 90} {
+		add(fmt.Sprintf("exit_event_run_p%d", p), fmt.Sprintf("%s, Manager.Run in another goroutine, p%d", exitWhat, p), "ms",
+			ms(pct(b.exitRun.l, p)), ms(pct(b.exitRun.f, p)), "pidfd wake + waitid", "≤ floor + 0.1 ms", len(b.exitRun.l),
+			func(l, f, r float64) bool { return l-f <= 0.1 })
+	}
+	add("kill_exec_run_p50", "kill -9 → replacement exec'd, Manager.Run in another goroutine, p50", "ms",
+		ms(pct(b.killRun.l, 50)), ms(pct(b.killRun.f, 50)), "pidfd readable, waitid, spawn", "≤ 1.3× floor", len(b.killRun.l), ratioAtMost(1.3))
 	add("start_all", fmt.Sprintf("start %d until all exec'd, median of %d", b.n, len(b.start.l)), "ms",
 		ms(pct(b.start.l, 50)), ms(pct(b.start.f, 50)), fmt.Sprintf("%d bare spawns", b.n), "≤ 1.2× floor", len(b.start.l), ratioAtMost(1.2))
 	add("stop_lib_p50", "Manager.Stop → exited, p50", "ms",
@@ -102,12 +109,12 @@ func (b *bench) figures() []figure {
 		"≤ 1 s at 10 000", len(b.cliStatus), func(l, f, r float64) bool { return l <= 1000 })
 
 	idle := fmt.Sprintf("idle %v, %d daemons: ", b.idle, b.n)
-	add("idle_wakeups", idle+"Manager wake-ups", "count", float64(b.wakes), 0, "nothing", "0", 0,
+	add("idle_wakeups", idle+"Manager wake-ups", "count", float64(b.wakes), 0, "no Manager", "0", 0,
 		func(l, f, r float64) bool { return l == 0 })
-	add("idle_csw", idle+"context switches, all threads", "count", float64(b.csw), 0, "nothing", "0", 0,
-		func(l, f, r float64) bool { return l == 0 })
-	add("idle_cpu", idle+"CPU time", "ms", ms(b.cpu), 0, "nothing", "0", 0,
-		func(l, f, r float64) bool { return l == 0 })
+	add("idle_csw", idle+"context switches, all threads", "count", float64(b.csw), float64(b.csw0),
+		"this process before any Manager", "≤ floor", 0, func(l, f, r float64) bool { return l <= f })
+	add("idle_cpu", idle+"CPU time", "ms", ms(b.cpu), ms(b.cpu0), "this process before any Manager", "≤ floor", 0,
+		func(l, f, r float64) bool { return l <= f })
 
 	pssTarget, pssMax := "", 0.0
 	switch {
@@ -121,6 +128,8 @@ func (b *bench) figures() []figure {
 		pssMet = func(l, f, r float64) bool { return l <= pssMax }
 	}
 	add("pss", fmt.Sprintf("controller PSS with %d daemons", b.n), "MiB", mib(b.pssN), mib(b.pss0),
+		"the same process before any Manager", pssTarget, 0, pssMet)
+	add("pss_freed", fmt.Sprintf("controller PSS with %d daemons, after debug.FreeOSMemory", b.n), "MiB", mib(b.pssFreed), mib(b.pss0),
 		"the same process before any Manager", pssTarget, 0, pssMet)
 	add("pss_per_daemon", "PSS per daemon (with n − before) / n", "B", float64(b.pssN-b.pss0)/float64(b.n), 0, "", "", 0, nil)
 	add("heap_per_daemon", "live heap per daemon (after GC, with n − before) / n", "B", float64(b.heapN-b.heap0)/float64(b.n), 0, "", "", 0, nil)
