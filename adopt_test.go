@@ -9,9 +9,11 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -258,5 +260,36 @@ func TestIgnoredSignalsReset(t *testing.T) {
 			d.ForceStop()
 			waitState(t, d, Stopped)
 		})
+	}
+}
+
+// A signal the program ignores after it started (signal.Ignore) is seen
+// without asking the kernel, and the daemon does not inherit it.
+func TestSignalIgnoredLaterReset(t *testing.T) {
+	if inheritedSignals() {
+		t.Skip("this test process already ignores or blocks a signal")
+	}
+	signal.Ignore(syscall.SIGUSR2)
+	t.Cleanup(func() {
+		// Reset alone leaves os/signal saying "ignored"; Notify clears it.
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGUSR2)
+		signal.Reset(syscall.SIGUSR2)
+		if inheritedSignals() {
+			t.Error("SIGUSR2 still seen as ignored: later spawns go through the shim")
+		}
+	})
+	if !inheritedSignals() {
+		t.Fatal("signal.Ignore(SIGUSR2) not seen")
+	}
+	spec := testSpec(t, "usr2", "")
+	spec.Command = []string{"sh", "-c", "grep -E '^SigIgn' /proc/self/status; exec sleep 300"}
+	d := newDaemon(t, spec)
+	d.ReadLog()
+	if err := d.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	log := waitLog(t, d, "SigIgn:")
+	if line := log[strings.Index(log, "SigIgn:"):]; strings.Trim(strings.TrimSpace(strings.SplitN(line[7:], "\n", 2)[0]), "0") != "" {
+		t.Fatalf("daemon inherited %s", strings.SplitN(line, "\n", 2)[0])
 	}
 }

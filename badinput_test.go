@@ -4,8 +4,11 @@ package launcher
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -167,6 +170,52 @@ func TestRunAsUser(t *testing.T) {
 	log := waitLog(t, d, "uid=")
 	if !strings.Contains(log, "uid=65534") {
 		t.Fatalf("log %q, want uid=65534", log)
+	}
+}
+
+// A daemon run as a user gets that user's supplementary groups from the
+// user database, through ForkExec and through the shim alike.
+func TestRunAsUserGroups(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to switch users")
+	}
+	u, err := user.Lookup("postgres") // on this machine, a member of ssl-cert
+	if err != nil {
+		t.Skip("no user with supplementary groups here: ", err)
+	}
+	ids, _ := u.GroupIds()
+	var extra []string
+	for _, id := range ids {
+		if id != u.Gid {
+			extra = append(extra, id)
+		}
+	}
+	if len(extra) == 0 {
+		t.Skip("user postgres has no supplementary group here")
+	}
+	for _, shim := range []bool{false, true} {
+		t.Run(fmt.Sprint("shim=", shim), func(t *testing.T) {
+			t.Parallel()
+			spec := testSpec(t, "groups", "")
+			spec.User = "postgres"
+			if shim {
+				spec.Umask = 0o022 // only the shim sets a umask
+			}
+			spec.Command = []string{"sh", "-c", "echo groups=$(id -G); exec sleep 300"}
+			d := newDaemon(t, spec)
+			d.ReadLog()
+			if err := d.Start(nil); err != nil {
+				t.Fatal(err)
+			}
+			log := waitLog(t, d, "groups=")
+			got := strings.Fields(strings.SplitN(log[strings.Index(log, "groups=")+7:], "\n", 2)[0])
+			for _, g := range append(extra, u.Gid) {
+				if !slices.Contains(got, g) {
+					t.Errorf("groups %v, want %v among them", got, append(extra, u.Gid))
+				}
+			}
+		})
 	}
 }
 

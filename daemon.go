@@ -57,8 +57,13 @@ type Daemon struct {
 	marks        mark
 	due          time.Time
 	dueIdx       int
-	heldLock     int // the lock, taken when the daemon was found gone, until the files are done; -1
-	lease        int // <name>.sup while this Daemon's Manager supervises it; -1
+	heldLock     int    // the lock, taken when the daemon was found gone, until the files are done; -1
+	filesPending bool   // gone this round: remove its records at the round's end, unless restarted
+	recDirty     bool   // rec changed this round: write it at the round's end (lease holder)
+	dirsMade     bool   // the pid and log dirs were made (or found) by a spawn
+	left         bool   // taken out of its owner (Close, Remove, a failed Add)
+	cmdPath      string // Command[0] as looked up in PATH, for the next spawns
+	lease        int    // <name>.sup while this Daemon's Manager supervises it; -1
 	notify       *notifier
 	sv           *supervision // the Manager's record; nil for a lone Daemon
 	logMu        sync.Mutex   // guards the two below, apart from own.mu: a ReadLog never holds up Poll
@@ -118,6 +123,7 @@ func makeDaemon(spec Spec, o *owner, lone bool) (*Daemon, error) {
 	d.readWant()
 	d.rec, _ = d.f.readStatus()
 	d.adopt(now, d.find())
+	d.finishFiles()     // never hold the lock past New
 	o.touch(d, markAll) // the first Poll reports what New found
 	o.signal()
 	return d, nil
@@ -297,8 +303,9 @@ func (d *Daemon) release() {
 }
 
 // Start starts the daemon with data (a Func daemon gets it as its argument,
-// a Command daemon on stdin; nil means stdin is /dev/null), detached in its
-// own session, and returns at once with state Starting.
+// a Command daemon on stdin; nil means Spec.Data, and without that stdin is
+// /dev/null), detached in its own session, and returns at once with state
+// Starting.
 //
 // Already starting or running (here, or found through its files): nil, and
 // nothing is spawned. Stopping: the start is done once the process is gone.

@@ -401,6 +401,11 @@ func (d *Daemon) checkGone(now time.Time) {
 		d.apply(input{kind: inGone}, now)
 		return
 	}
+	// Held. While the records still name the process that exited, what
+	// holds the lock is its leftovers: nothing to look for (no scan).
+	if id, err := readIdentityFile(d.f.id); err == nil && d.proc != nil && id.PID == d.proc.pid && id.StartTicks == d.proc.start {
+		return
+	}
 	if f := d.find(); f.proc != nil && (d.proc == nil || f.proc.pid != d.proc.pid) {
 		d.adopt(now, f)
 	} else if f.proc != nil {
@@ -451,7 +456,7 @@ func (d *Daemon) apply(in input, now time.Time) error {
 		d.checkGone(now)
 	}
 	if r.acts&actRemoveFiles != 0 {
-		d.doneWithFiles()
+		d.filesPending = true // at the end of the round: a restart may take the lock over
 	}
 	if r.acts&actSpawn != 0 {
 		serr := d.spawnNow(now)
@@ -462,6 +467,15 @@ func (d *Daemon) apply(in input, now time.Time) error {
 		d.apply(input{kind: inSpawned}, now)
 	}
 	return err
+}
+
+// finishFiles removes the records of a daemon found gone this round,
+// unless a restart took its lock over.
+func (d *Daemon) finishFiles() {
+	if d.filesPending && d.m.state == Stopped {
+		d.doneWithFiles()
+	}
+	d.filesPending = false
 }
 
 // doneWithFiles removes the records of a gone daemon, under the lock
@@ -618,6 +632,7 @@ func (d *Daemon) readReadiness(now time.Time) {
 		return
 	}
 	msg := n.read(d.proc.pid)
+	d.watchNotify() // read to the end: arm it again
 	if msg.hasStatus {
 		d.statusText = msg.status
 	}

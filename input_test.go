@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestInputFIFO(t *testing.T) {
@@ -64,5 +65,34 @@ func TestInputFIFOFull(t *testing.T) {
 	fi, _ := os.Lstat(spec.PIDDir + "/deafreader.stdin")
 	if fi.Mode().Type() != os.ModeNamedPipe {
 		t.Fatalf("stdin file mode %v", fi.Mode())
+	}
+}
+
+// A Func daemon with InputFIFO runs its function at once (its stdin is a
+// stream it reads itself, Start's data first), and stops on StopSignal.
+func TestFuncInputFIFO(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "liner", "lines")
+	spec.InputFIFO = true
+	spec.StopTimeout = time.Minute // a stop must not need the SIGKILL
+	d := newDaemon(t, spec)
+	d.ReadLog()
+	if err := d.Start([]byte("first\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, d, "got: first\n")
+	if err := d.WriteInput([]byte("second\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, d, "got: second\n")
+	if b, _ := os.ReadFile(d.LogFile()); !strings.Contains(string(b), `lines: data=""`) {
+		t.Errorf("log %q: the function should get no data (it reads the stream)", b)
+	}
+	d.Stop()
+	evs := waitState(t, d, Stopped)
+	for _, ev := range evs {
+		if ev.Reason == ReasonStopTimeout {
+			t.Fatalf("stopped only by SIGKILL: %v", evs)
+		}
 	}
 }

@@ -3,8 +3,10 @@
 package launcher
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -21,6 +23,10 @@ import (
 // in TestMain), the way os/exec's tests impersonate helper programs. Each has
 // a lifetime cap so that nothing outlives a broken test for long.
 const helperLifetime = 2 * time.Minute
+
+// long runs the full counts of the long checks (the 200-kill recovery
+// loops, 10 000 daemons): go test -long.
+var long = flag.Bool("long", false, "run the long checks in full")
 
 var helpers = map[string]Func{
 	// sleep: runs until its context is cancelled (the stop signal).
@@ -94,6 +100,19 @@ var helpers = map[string]Func{
 		f := os.NewFile(4, "notify")
 		fmt.Fprintln(f, "ready")
 		f.Close()
+		<-ctx.Done()
+		return nil
+	},
+	// lines: echoes each line of its stdin ("got: ..."), a stream it reads
+	// itself (InputFIFO), until it is stopped.
+	"lines": func(ctx context.Context, data []byte) error {
+		fmt.Printf("lines: data=%q\n", data)
+		go func() {
+			sc := bufio.NewScanner(os.Stdin)
+			for sc.Scan() {
+				fmt.Println("got:", sc.Text())
+			}
+		}()
 		<-ctx.Done()
 		return nil
 	},

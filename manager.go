@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -57,8 +58,9 @@ type Manager struct {
 	own  *owner
 
 	// Guarded by own.mu.
-	byName map[string]*Daemon
-	order  []*Daemon // in Add order: every daemon after those it names in After
+	byName  map[string]*Daemon
+	waiting map[string][]*Daemon // names in After not added yet, and who names them
+	order   []*Daemon            // in Add order: every daemon after those it names in After
 }
 
 // NewManager returns a Manager with opts.
@@ -77,6 +79,7 @@ func (m *Manager) init() {
 			m.opts.Jitter = rand.Float64
 		}
 		m.byName = map[string]*Daemon{}
+		m.waiting = map[string][]*Daemon{}
 		m.own = newOwner(m.opts.EventBuffer)
 		m.own.sup = m
 	})
@@ -127,15 +130,8 @@ func (m *Manager) Add(spec Spec) error {
 		return fail(detail(ErrBadSpec, "already added"))
 	}
 	sv := &supervision{}
-	for _, name := range spec.After {
-		dep := m.byName[name]
-		switch {
-		case name == spec.Name:
-			return fail(detail(ErrBadSpec, "after: names itself"))
-		case dep == nil:
-			return fail(detail(ErrBadSpec, "after: unknown daemon %q (add it first)", name))
-		}
-		sv.after = append(sv.after, dep)
+	if slices.Contains(spec.After, spec.Name) {
+		return fail(detail(ErrBadSpec, "after: names itself"))
 	}
 	if spec.PIDDir == "" {
 		spec.PIDDir = m.opts.PIDDir
@@ -154,9 +150,10 @@ func (m *Manager) Add(spec Spec) error {
 		o.leave(d)
 		return fail(detail(ErrBadSpec, "already added"))
 	}
-	d.sv = sv
-	for _, dep := range sv.after {
-		dep.sv.dependents = append(dep.sv.dependents, d)
+	if err := m.link(d, sv); err != nil {
+		d.release()
+		o.leave(d)
+		return fail(err)
 	}
 	sv.wantUp, sv.gen = d.wantRec.Up, d.wantRec.Gen
 	m.byName[spec.Name] = d
@@ -169,6 +166,66 @@ func (m *Manager) Add(spec Spec) error {
 		}
 	}
 	return nil
+}
+
+// link ties d into the After graph: to the daemons it names that are
+// added already, and to those added earlier that name it. A name not added
+// yet waits for its Add (a Start of d meanwhile is refused). A cycle is
+// refused.
+func (m *Manager) link(d *Daemon, sv *supervision) error {
+	var after []*Daemon
+	var missing []string
+	for _, name := range d.spec.After {
+		if dep := m.byName[name]; dep != nil {
+			after = append(after, dep)
+		} else {
+			missing = append(missing, name)
+		}
+	}
+	waiting := m.waiting[d.Name()]
+	for _, dep := range after {
+		if m.reaches(dep, d, waiting) {
+			return detail(ErrBadSpec, "after: %s runs after %s already (a cycle)", dep.Name(), d.Name())
+		}
+	}
+	d.sv = sv
+	sv.after, sv.missing = after, missing
+	for _, dep := range after {
+		dep.sv.dependents = append(dep.sv.dependents, d)
+	}
+	for _, name := range missing {
+		m.waiting[name] = append(m.waiting[name], d)
+	}
+	for _, x := range waiting { // added earlier, waiting for d
+		x.sv.after = append(x.sv.after, d)
+		x.sv.missing = slices.DeleteFunc(x.sv.missing, func(n string) bool { return n == d.Name() })
+		sv.dependents = append(sv.dependents, x)
+	}
+	delete(m.waiting, d.Name())
+	return nil
+}
+
+// reaches reports whether from runs after to (directly or not), counting
+// the daemons that will run after to once it is added (pending).
+func (m *Manager) reaches(from, to *Daemon, pending []*Daemon) bool {
+	seen := map[*Daemon]bool{}
+	var walk func(x *Daemon) bool
+	walk = func(x *Daemon) bool {
+		if x == to || slices.Contains(pending, x) && x != from {
+			return true
+		}
+		if seen[x] {
+			return false
+		}
+		seen[x] = true
+		for _, y := range x.sv.after {
+			if walk(y) {
+				return true
+			}
+		}
+		return false
+	}
+	return slices.Contains(pending, from) || walk(from)
 }
 
 // tryLease takes d's lease if it is free: from then on this Manager
@@ -185,7 +242,7 @@ func (m *Manager) tryLease(d *Daemon, now time.Time) {
 	d.readWant()
 	d.rec, _ = d.f.readStatus()
 	d.rec.Supervisor = os.Getpid()
-	d.f.writeStatus(d.rec)
+	d.recDirty = true
 	d.sv.wantUp, d.sv.gen = d.wantRec.Up, d.wantRec.Gen
 	if d.notify != nil && d.spec.Ready == ReadyNotify {
 		if d.notify.bind() == nil {
@@ -212,6 +269,9 @@ func (m *Manager) Remove(name string) error {
 	}
 	for _, dep := range d.sv.after {
 		dep.sv.dependents = slices.DeleteFunc(dep.sv.dependents, func(x *Daemon) bool { return x == d })
+	}
+	for _, name := range d.sv.missing {
+		m.waiting[name] = slices.DeleteFunc(m.waiting[name], func(x *Daemon) bool { return x == d })
 	}
 	delete(m.byName, name)
 	m.order = slices.DeleteFunc(m.order, func(x *Daemon) bool { return x == d })
@@ -282,6 +342,9 @@ func (m *Manager) Start(names ...string) error {
 		if off, err := d.f.isDisabled(); off {
 			return errors.Join(ErrDisabled, err)
 		}
+		if len(d.sv.missing) > 0 {
+			return detail(ErrBadSpec, "after: no daemon %q has been added", d.sv.missing[0])
+		}
 		d.rec = d.rec.reset()
 		d.sv.stopQueued = false
 		if !m.depsReady(d) {
@@ -327,6 +390,19 @@ func (m *Manager) Restart(names ...string) error {
 	})
 }
 
+// Signal sends sig to the main process of each named daemon (all, with no
+// names), through its pidfd. The error joins one *Error per daemon that
+// could not be signalled (ErrNotRunning when it has no process,
+// ErrUnknownDaemon for a name not added).
+func (m *Manager) Signal(sig syscall.Signal, names ...string) error {
+	return m.each("signal", names, func(d *Daemon, now time.Time) error {
+		if d.proc == nil || d.mainExited {
+			return ErrNotRunning
+		}
+		return d.proc.signal(sig)
+	})
+}
+
 // Enable removes the named daemons' disabled marks.
 func (m *Manager) Enable(names ...string) error {
 	return m.each("enable", names, func(d *Daemon, now time.Time) error { return d.f.setDisabled(false) })
@@ -356,25 +432,29 @@ func (m *Manager) each(op string, names []string, fn func(*Daemon, time.Time) er
 		return err
 	}
 	var errs []error
-	for _, d := range ds {
+	one := func(d *Daemon) {
 		o.mu.Lock()
-		if !o.closed && m.byName[d.Name()] == d {
-			if err := fn(d, time.Now()); err != nil {
-				var le *Error
-				if !errors.As(err, &le) || le.Daemon != d.Name() {
-					err = &Error{Op: op, Daemon: d.Name(), Err: err}
-				}
-				errs = append(errs, err)
-			}
-			o.touch(d, markDue)
+		defer o.mu.Unlock()
+		if o.closed || m.byName[d.Name()] != d {
+			return
 		}
-		o.mu.Unlock()
+		if err := fn(d, time.Now()); err != nil {
+			var le *Error
+			if !errors.As(err, &le) || le.Daemon != d.Name() {
+				err = &Error{Op: op, Daemon: d.Name(), Err: err}
+			}
+			errs = append(errs, err)
+		}
+		o.touch(d, markDue)
+	}
+	for _, d := range ds {
+		one(d)
 	}
 	o.mu.Lock()
+	defer o.mu.Unlock()
 	if !o.closed {
 		o.poll(time.Now())
 	}
-	o.mu.Unlock()
 	return errors.Join(errs...)
 }
 
@@ -458,7 +538,7 @@ func (m *Manager) observe(d *Daemon, ev Event, now time.Time) {
 	}
 	if !sv.wantUp && ev.To == Stopped {
 		d.rec.LastReason, d.rec.Since = ev.Reason, ev.Time
-		d.f.writeStatus(d.rec)
+		d.recDirty = true
 		return
 	}
 	rec, v := decide(d.rec, ev, policyOf(d.spec), sv.upSince, now, m.opts.Jitter())
@@ -473,7 +553,7 @@ func (m *Manager) observe(d *Daemon, ev Event, now time.Time) {
 		d.setWant(false, true)
 	}
 	if ev.To == Stopped || ev.To == Zombie {
-		d.f.writeStatus(d.rec)
+		d.recDirty = true
 	}
 }
 
@@ -507,10 +587,10 @@ func (m *Manager) settle(d *Daemon, now time.Time) {
 			} else {
 				sv.why = ReasonBackoff
 			}
-			d.f.writeStatus(d.rec)
+			d.recDirty = true
 		case err == nil && why == ReasonBackoff:
 			d.rec.Restarts++
-			d.f.writeStatus(d.rec)
+			d.recDirty = true
 		}
 	case sv.stopQueued && m.dependentsDown(d):
 		sv.stopQueued = false
@@ -563,6 +643,9 @@ func (m *Manager) changed(d *Daemon, kinds fileKind, now time.Time) {
 
 // depsReady reports whether every daemon d runs after is running.
 func (m *Manager) depsReady(d *Daemon) bool {
+	if len(d.sv.missing) > 0 {
+		return false
+	}
 	for _, dep := range d.sv.after {
 		if dep.m.state != Running {
 			return false

@@ -39,7 +39,7 @@ func newManager(t *testing.T, opts Options) *Manager {
 // watcher drives a Manager the way a caller's select loop does: Poll only
 // when Wake fires, and collect what comes on Events.
 type watcher struct {
-	t      *testing.T
+	t      testing.TB
 	m      *Manager
 	events []Event
 	wakes  int
@@ -98,8 +98,12 @@ func TestManagerOrderAndEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := m.Add(Spec{Name: "x", Func: "sleep", After: []string{"nope"}}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
-		t.Fatalf("Add with unknown After = %v", err)
+	// After may name a daemon not added yet (TestManagerAfterAnyOrder).
+	if err := m.Add(Spec{Name: "x", Func: "sleep", After: []string{"nope"}}); err != nil {
+		t.Fatalf("Add with After naming a daemon not added yet = %v", err)
+	}
+	if err := m.Remove("x"); err != nil {
+		t.Fatal(err)
 	}
 	if err := m.Add(Spec{Name: "y", Func: "sleep", After: []string{"y"}}); err == nil {
 		t.Fatal("Add with a self cycle succeeded")
@@ -420,4 +424,79 @@ func TestManagerClosed(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// After may name a daemon added later; a Start while it is missing is a
+// clear error; a cycle is refused at Add.
+func TestManagerAfterAnyOrder(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{})
+	add := func(name string, after ...string) error {
+		return m.Add(Spec{Name: name, Func: "sleep", StartSecs: -1, After: after})
+	}
+	if err := add("web", "app"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start("web"); !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), `"app"`) {
+		t.Fatalf("Start with app missing = %v", err)
+	}
+	if err := add("app", "db"); err != nil {
+		t.Fatal(err)
+	}
+	if err := add("db", "web"); !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), "cycle") {
+		t.Fatalf("Add of a cycle = %v", err)
+	}
+	if err := add("db"); err != nil {
+		t.Fatal(err)
+	}
+	w := &watcher{t: t, m: m}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.until("all running", func() bool { return allIn(m, Running) })
+	var order []string
+	for _, ev := range w.events {
+		if ev.To == Starting {
+			order = append(order, ev.Daemon)
+		}
+	}
+	if strings.Join(order, " ") != "db app web" {
+		t.Fatalf("start order %v, want db app web", order)
+	}
+}
+
+// Spec.Data reaches a Func daemon started (and restarted) by the Manager;
+// Manager.Signal signals by name and says which it could not.
+func TestManagerDataAndSignal(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{})
+	if err := m.Add(Spec{Name: "echo", Func: "echo", Data: []byte("hi"), StartSecs: -1,
+		Restart: RestartOnFailure, RestartDelay: time.Nanosecond}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Add(Spec{Name: "idle", Func: "sleep"}); err != nil {
+		t.Fatal(err)
+	}
+	w := &watcher{t: t, m: m}
+	m.Start("echo")
+	w.until("echo running", w.state("echo", Running))
+	d := m.Daemon("echo")
+	first := d.PID()
+	waitFor(t, "the data in the log", func() bool {
+		b, _ := os.ReadFile(d.LogFile())
+		return strings.Count(string(b), `data="hi"`) == 1
+	}, func() string { b, _ := os.ReadFile(d.LogFile()); return string(b) })
+	err := m.Signal(syscall.SIGKILL, "echo", "idle")
+	var le *Error
+	if !errors.Is(err, ErrNotRunning) || !errors.As(err, &le) || le.Daemon != "idle" || strings.Contains(err.Error(), "echo") {
+		t.Fatalf("Signal = %v, want ErrNotRunning for idle only", err)
+	}
+	if err := m.Signal(syscall.SIGKILL, "nope"); !errors.Is(err, ErrUnknownDaemon) {
+		t.Fatalf("Signal of an unknown name = %v", err)
+	}
+	w.until("restarted", func() bool { return d.State() == Running && d.PID() != first })
+	waitFor(t, "the data in the log again", func() bool {
+		b, _ := os.ReadFile(d.LogFile())
+		return strings.Count(string(b), `data="hi"`) == 2
+	}, func() string { b, _ := os.ReadFile(d.LogFile()); return string(b) })
 }

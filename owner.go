@@ -68,10 +68,14 @@ func (o *owner) leave(d *Daemon) {
 		o.hub.unwatchDir(d.f.dir, d.f.name)
 	}
 	o.members[d.slot] = nil
+	d.left = true // a round that has it in touched passes it by
 }
 
 // touch marks d as having work of kind m for the next round.
 func (o *owner) touch(d *Daemon, m mark) {
+	if d.left {
+		return
+	}
 	if d.marks == 0 {
 		o.touched = append(o.touched, d)
 	}
@@ -131,6 +135,9 @@ func (o *owner) poll(now time.Time) {
 		for _, d := range ds {
 			m := d.marks
 			d.marks = 0
+			if d.left {
+				continue
+			}
 			d.drive(now, m)
 			o.settle(d, now)
 		}
@@ -163,6 +170,14 @@ func (o *owner) settle(d *Daemon, now time.Time) {
 			o.sup.settle(d, now)
 		}
 	}
+	// What the round left to the files: the records of a daemon gone
+	// (unless it was started again, over them, with the same lock), and
+	// the supervisor's record, written once however much changed.
+	d.finishFiles()
+	if d.recDirty && d.lease >= 0 {
+		d.f.writeStatus(d.rec)
+	}
+	d.recDirty = false
 	o.schedule(d, d.nextDue())
 }
 

@@ -23,13 +23,16 @@ const (
 	envUmask    = "LAUNCHER_UMASK"   // octal umask to set, if any
 	envShim     = "LAUNCHER_SHIM"    // JSON shimRequest: reset signals, then exec
 	envExit     = "LAUNCHER_EXIT"    // where a Func daemon records its own exit (<name>.exit)
+	envStream   = "LAUNCHER_STREAM"  // stdin is a stream (InputFIFO): the function reads it itself
 	stdinBudget = 64 << 20           // the most data a Func daemon reads from stdin
 )
 
 // Func is a function a Func daemon runs. ctx is cancelled when the daemon is
-// asked to stop (its StopSignal arrives); data is what Start was given. A
-// nil return exits the process with status 0, an error with status 1 (the
-// error goes to the log).
+// asked to stop (its StopSignal arrives); data is what Start was given (or
+// Spec.Data). With Spec.InputFIFO, data is nil and the function reads
+// os.Stdin, the FIFO, itself: Start's data comes first in it. A nil return
+// exits the process with status 0, an error with status 1 (the error goes
+// to the log).
 type Func func(ctx context.Context, data []byte) error
 
 var (
@@ -79,10 +82,11 @@ func Main() {
 	stopSig, _ := strconv.Atoi(os.Getenv(envStopSig))
 	umask, _ := strconv.ParseUint(os.Getenv(envUmask), 8, 32)
 	exitPath := os.Getenv(envExit)
-	for _, k := range []string{envFunc, envToken, envStopSig, envUmask, envExit} {
+	_, stream := os.LookupEnv(envStream)
+	for _, k := range []string{envFunc, envToken, envStopSig, envUmask, envExit, envStream} {
 		os.Unsetenv(k)
 	}
-	code := runFunc(name, syscall.Signal(stopSig), os.FileMode(umask))
+	code := runFunc(name, syscall.Signal(stopSig), os.FileMode(umask), stream)
 	if exitPath != "" {
 		// Its controller may not be its parent (it died, and another one
 		// adopted the daemon): the record tells that one how it ended.
@@ -93,7 +97,7 @@ func Main() {
 	os.Exit(code)
 }
 
-func runFunc(name string, stopSig syscall.Signal, umask os.FileMode) int {
+func runFunc(name string, stopSig syscall.Signal, umask os.FileMode, stream bool) int {
 	fn := registered(name)
 	if fn == nil {
 		fmt.Fprintf(os.Stderr, "launcher: no function %q is registered in this program\n", name)
@@ -107,10 +111,15 @@ func runFunc(name string, stopSig syscall.Signal, umask os.FileMode) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), stopSig)
 	defer stop()
-	data, err := io.ReadAll(io.LimitReader(os.Stdin, stdinBudget))
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "launcher: %s: reading data: %v\n", name, err)
-		return 1
+	// Stdin is Start's data, read whole; with InputFIFO it is a stream
+	// that never ends, which the function reads itself (data is nil).
+	var data []byte
+	if !stream {
+		var err error
+		if data, err = io.ReadAll(io.LimitReader(os.Stdin, stdinBudget)); err != nil {
+			fmt.Fprintf(os.Stderr, "launcher: %s: reading data: %v\n", name, err)
+			return 1
+		}
 	}
 	if err := fn(ctx, data); err != nil {
 		fmt.Fprintf(os.Stderr, "launcher: %s: %v\n", name, err)

@@ -25,6 +25,7 @@ type shimRequest struct {
 
 type shimCred struct {
 	UID, GID uint32
+	Groups   []uint32 `json:",omitempty"`
 }
 
 // runShim runs in a re-exec of the controller's binary between fork and the
@@ -53,7 +54,11 @@ func runShim(spec string) {
 	}
 	if r.Cred != nil {
 		// Go applies these to every thread of the process.
-		if err := errors.Join(unix.Setgroups(nil), unix.Setgid(int(r.Cred.GID)), unix.Setuid(int(r.Cred.UID))); err != nil {
+		groups := make([]int, len(r.Cred.Groups))
+		for i, g := range r.Cred.Groups {
+			groups[i] = int(g)
+		}
+		if err := errors.Join(unix.Setgroups(groups), unix.Setgid(int(r.Cred.GID)), unix.Setuid(int(r.Cred.UID))); err != nil {
 			fmt.Fprintf(os.Stderr, "launcher: shim: switching to uid %d: %v\n", r.Cred.UID, err)
 			os.Exit(126)
 		}

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/signal"
 	"strconv"
 	"sync"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -32,7 +32,7 @@ func spawn(r spawnRequest) (*process, error) {
 			req.KeepFD = r.notifyNum
 		}
 		if cred != nil {
-			req.Cred, cred = &shimCred{UID: cred.Uid, GID: cred.Gid}, nil
+			req.Cred, cred = &shimCred{UID: cred.Uid, GID: cred.Gid, Groups: cred.Groups}, nil
 		}
 		b, _ := json.Marshal(req)
 		path, argv = exe, []string{exe, "launcher-shim"}
@@ -70,12 +70,27 @@ func (r spawnRequest) files() []uintptr {
 
 // inheritedSignals reports whether a child would start with a signal
 // ignored or blocked (under nohup, say), which only the shim can undo.
-// Ignored signals are looked up on each spawn (a program may call
-// signal.Ignore at any time; it is 64 cheap system calls). The mask is the
-// one this process started with, read once at init: Go's ForkExec gives
-// every child that mask, whatever the spawning thread's is then (a thread
-// of os/signal blocks nearly everything).
-func inheritedSignals() bool { return startupBlocked || ignoringSignals() }
+//
+// Ignored: a Go program's signal dispositions are the runtime's to know,
+// and os/signal says which are ignored (those ignored when the program
+// started that Go leaves ignored, SIGHUP and SIGINT, and those since
+// ignored with signal.Ignore) without a system call. A signal ignored
+// behind Go's back (by C code through cgo) is not seen.
+//
+// Blocked: the mask this process started with, read once at init: Go's
+// ForkExec gives every child that mask, whatever the spawning thread's is
+// then (a thread of os/signal blocks nearly everything).
+func inheritedSignals() bool {
+	if startupBlocked {
+		return true
+	}
+	for sig := syscall.Signal(1); sig <= 64; sig++ {
+		if signal.Ignored(sig) {
+			return true
+		}
+	}
+	return false
+}
 
 var startupBlocked = func() bool {
 	b, err := os.ReadFile("/proc/self/status")
@@ -90,18 +105,6 @@ var startupBlocked = func() bool {
 	}
 	return false
 }()
-
-// ignoringSignals asks the kernel for each signal's disposition.
-func ignoringSignals() bool {
-	for sig := 1; sig <= 64; sig++ {
-		var old kernelSigaction
-		_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0)
-		if e == 0 && old.handler == 1 { // SIG_IGN
-			return true
-		}
-	}
-	return false
-}
 
 // strayFDs reports whether this process has an fd above 2 that is not
 // close-on-exec: the child would inherit it, so the shim must close it.

@@ -61,7 +61,8 @@ type Spec struct {
 	Umask os.FileMode
 	// User and Group name the account the daemon runs as (by name or
 	// number). Default: the controller's. Only root can switch. With User
-	// alone, the user's primary group is used.
+	// alone, the user's primary group is used; with User, the user's
+	// supplementary groups (from the user database) are set too.
 	User, Group string
 
 	// StopSignal is what Stop sends (with SIGCONT, so a stopped process
@@ -84,6 +85,10 @@ type Spec struct {
 	// LogBackups is how many rotated logs are kept. Default: 3; negative:
 	// none (the head of the log is dropped).
 	LogBackups int
+	// Data is what the daemon is started with when a start gives none (a
+	// Manager's starts and restarts, Start(nil)): a Func daemon's argument,
+	// a Command daemon's stdin. Default: none (stdin is /dev/null).
+	Data []byte
 	// InputFIFO makes the daemon's stdin the FIFO <PIDDir>/<name>.stdin,
 	// which any controller can write to later with WriteInput (the
 	// daemon never reads end-of-file from it). Start's data, if any, is
@@ -125,8 +130,10 @@ type Spec struct {
 	// within 60s; a negative MaxRestarts means no limit.
 	MaxRestarts   int
 	RestartWindow time.Duration
-	// After names daemons (added to the Manager before this one) that must
-	// be running before this one starts; stopping goes in reverse order.
+	// After names daemons of the same Manager that must be running before
+	// this one starts; stopping goes in reverse order. They may be added
+	// before or after this one; a Start while one is not added yet is
+	// refused (ErrBadSpec), and a cycle is refused at Add.
 	After []string
 }
 
@@ -237,6 +244,15 @@ func (s Spec) credential() (*syscall.Credential, error) {
 		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
 		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
 		cred.Uid, cred.Gid = uint32(uid), uint32(gid)
+		// The user's supplementary groups, from the user database, as
+		// login and systemd give them.
+		if ids, err := u.GroupIds(); err == nil {
+			for _, id := range ids {
+				if g, err := strconv.ParseUint(id, 10, 32); err == nil && uint32(g) != cred.Gid {
+					cred.Groups = append(cred.Groups, uint32(g))
+				}
+			}
+		}
 	}
 	if s.Group != "" {
 		g, err := user.LookupGroup(s.Group)

@@ -6,6 +6,7 @@ package launcher
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,17 +52,29 @@ func openLog(path string) (int, error) {
 func (d *Daemon) spawnNow(now time.Time) error {
 	data := d.startData
 	d.startData = nil
+	if data == nil {
+		data = d.spec.Data
+	}
 	lockfd := d.heldLock
 	d.heldLock = -1
 	if lockfd < 0 {
-		if err := d.f.ensureDirs(); err != nil {
-			return err
-		}
-		if d.own.hub != nil {
-			d.own.hub.watchDir(d.f.dir, d.f.name, d) // made just now, maybe
+		if !d.dirsMade {
+			if err := d.f.ensureDirs(); err != nil {
+				return err
+			}
+			if d.own.hub != nil {
+				d.own.hub.watchDir(d.f.dir, d.f.name, d) // made just now, maybe
+			}
+			d.dirsMade = true
 		}
 		fd, err := openLock(d.f.lock)
+		if errors.Is(err, os.ErrNotExist) { // the pid dir went away since
+			if err = d.f.ensureDirs(); err == nil {
+				fd, err = openLock(d.f.lock)
+			}
+		}
 		if err != nil {
+			d.dirsMade = false
 			return err
 		}
 		got, err := tryLock(fd)
@@ -105,7 +118,14 @@ func (d *Daemon) spawnNow(now time.Time) error {
 		return err
 	}
 	defer unix.Close(req.stdin)
-	if req.log, err = openLog(d.f.log); err != nil {
+	if req.log, err = openLog(d.f.log); errors.Is(err, os.ErrNotExist) {
+		// The log dir was removed since the last start: make it again, as
+		// the seed does, rather than fail.
+		if err = os.MkdirAll(d.f.logDir, 0o755); err == nil {
+			req.log, err = openLog(d.f.log)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	defer unix.Close(req.log)
@@ -127,7 +147,11 @@ func (d *Daemon) spawnNow(now time.Time) error {
 	writeMarker(req.log, now, "starting "+d.spec.Name)
 	p, err := spawn(req)
 	if err != nil {
-		return detail(ErrExec, "%s: %v", d.commandString(), err)
+		d.cmdPath, d.dirsMade = "", false
+		if errors.Is(err, ErrNoMain) {
+			return err // not the command's fault
+		}
+		return fmt.Errorf("%w: %s: %w", ErrExec, d.commandString(), err)
 	}
 	spawned = true
 	unix.Close(lockfd) // no unlock: the daemon holds the lock now, through its copy
@@ -167,20 +191,28 @@ func (d *Daemon) spawnRequest(lockfd int) (spawnRequest, identity, error) {
 		req.path, req.argv = exe, []string{exe, "launcher-func=" + s.Name}
 		env = append(env, envFunc+"="+s.Func, envToken+"="+id.Token,
 			envStopSig+"="+strconv.Itoa(int(s.StopSignal)), envExit+"="+d.f.exit)
+		if s.InputFIFO {
+			env = append(env, envStream+"=1")
+		}
 		if s.Umask != 0 {
 			env = append(env, envUmask+"="+strconv.FormatUint(uint64(s.Umask), 8))
 			req.umask = 0 // the function sets it itself
 		}
 		id.Func = s.Func
 	} else {
-		path, err := exec.LookPath(s.Command[0])
-		if err != nil && !errors.Is(err, exec.ErrDot) {
-			return req, id, detail(ErrExec, "%s: %v", s.Command[0], unwrapExec(err))
+		// Looked up once; again after a failed spawn (the program may
+		// have moved).
+		if d.cmdPath == "" {
+			path, err := exec.LookPath(s.Command[0])
+			if err != nil && !errors.Is(err, exec.ErrDot) {
+				return req, id, detail(ErrExec, "%s: %v", s.Command[0], unwrapExec(err))
+			}
+			if !filepath.IsAbs(path) {
+				path, _ = filepath.Abs(path)
+			}
+			d.cmdPath = path
 		}
-		if !filepath.IsAbs(path) {
-			path, _ = filepath.Abs(path)
-		}
-		req.path, req.argv = path, s.Command
+		req.path, req.argv = d.cmdPath, s.Command
 		id.Command = s.Command
 	}
 	if d.notify != nil {

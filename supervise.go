@@ -84,7 +84,10 @@ func backoff(rec supRecord, p policy, upSince time.Time, now time.Time, jitter f
 		rec.Delay = min(2*rec.Delay, p.maxDelay)
 	}
 	rec.Recent = append(rec.Recent, now)
-	rec.NextRestart = now.Add(time.Duration(float64(rec.Delay) * (0.8 + 0.4*jitter)))
+	rec.NextRestart = now
+	if wait := time.Duration(float64(rec.Delay) * (0.8 + 0.4*jitter)); wait >= time.Millisecond {
+		rec.NextRestart = now.Add(wait) // shorter than the timer's grain: at once, in this Poll
+	}
 	return rec, restartAt
 }
 
@@ -99,6 +102,7 @@ func (rec supRecord) reset() supRecord {
 // shared record.
 type supervision struct {
 	after       []*Daemon // started after these are running
+	missing     []string  // names in After not added yet
 	dependents  []*Daemon // the daemons that name this one in After
 	wantUp      bool      // what this Manager acts on (from <name>.want)
 	gen         uint64    // the restart generation acted on

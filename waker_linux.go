@@ -82,12 +82,15 @@ func newHub(wake chan struct{}) (*hub, error) {
 	return h, nil
 }
 
-// add puts fd in the inner set, level-triggered; slot says whose it is.
+// add puts fd in the inner set (or arms it again); slot says whose it is.
+// Registrations are one-shot: collect reports each once, however many are
+// ready, and whoever reads the fd arms it again (add) if it still wants to
+// hear of it. A pidfd, whose readiness is for good, is never armed again.
 func (h *hub) add(fd, kind, slot int) error {
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(slot), Pad: int32(kind)}
-	err := unix.EpollCtl(h.inner, unix.EPOLL_CTL_ADD, fd, &ev)
-	if errors.Is(err, unix.EEXIST) {
-		err = unix.EpollCtl(h.inner, unix.EPOLL_CTL_MOD, fd, &ev)
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(slot), Pad: int32(kind)}
+	err := unix.EpollCtl(h.inner, unix.EPOLL_CTL_MOD, fd, &ev)
+	if errors.Is(err, unix.ENOENT) {
+		err = unix.EpollCtl(h.inner, unix.EPOLL_CTL_ADD, fd, &ev)
 	}
 	return err
 }
@@ -100,7 +103,7 @@ func (h *hub) del(fd int) {
 }
 
 // collect drains the inner set without waiting: fn gets each ready
-// registration's kind and slot.
+// registration's kind and slot, once (they are one-shot).
 func (h *hub) collect(fn func(kind, slot int, events uint32)) {
 	for {
 		n, err := unix.EpollWait(h.inner, h.evbuf[:], 0)
@@ -160,6 +163,7 @@ func (h *hub) unwatchDir(dir, name string) {
 // every kind: they must look again.
 func (h *hub) readChanges(fn func(d *Daemon, kinds fileKind)) {
 	const all = ^fileKind(0)
+	defer h.add(h.ifd, evInotify, -1)
 	for {
 		n, err := unix.Read(h.ifd, h.ibuf[:])
 		if errors.Is(err, unix.EINTR) {
@@ -226,10 +230,11 @@ func cString(b []byte) string {
 	return string(b)
 }
 
-// drainTimer reads the timerfd's expirations.
+// drainTimer reads the timerfd's expirations and arms its registration.
 func (h *hub) drainTimer() {
 	var buf [8]byte
 	unix.Read(h.tfd, buf[:])
+	h.add(h.tfd, evTimer, -1)
 }
 
 // arm sets the timer to fire once at deadline (zero: never).
@@ -336,6 +341,7 @@ func (h *hub) setExitPIDs(pids []int) {
 func (h *hub) readExits(fn func(pid int, st *ExitStatus)) {
 	if h.xw != nil {
 		h.xw.read(fn)
+		h.add(h.xw.fd(), evConnector, -1)
 	}
 }
 
