@@ -671,13 +671,6 @@ func (b *bench) reapFloor() (err error) {
 	return err
 }
 
-// killBatch is how many daemons shutdown kills at once. Manager.Poll spins
-// forever when 64 or more of its pidfds are readable at once (hub.collect
-// loops while epoll_wait fills its 64-event buffer, and level-triggered
-// pidfds of unreaped exits stay readable), so shutdown kills fewer at a
-// time and has them reaped before the next batch.
-const killBatch = 32
-
 // shutdown kills every daemon of *mp, polls until all are stopped
 // (reaped), and closes it. It ignores ctx, to run after Ctrl-C too.
 func (b *bench) shutdown(mp **launcher.Manager) error {
@@ -687,26 +680,24 @@ func (b *bench) shutdown(mp **launcher.Manager) error {
 	}
 	*mp = nil
 	defer m.Close()
-	var err error
-	ds := m.Daemons()
-	for i := 0; i < len(ds); i += killBatch {
-		batch := ds[i:min(i+killBatch, len(ds))]
-		names := make([]string, len(batch))
-		for j, d := range batch {
-			names[j] = d.Name()
+	err := m.ForceStop()
+	for deadline := time.Now().Add(60 * time.Second); !allIn(m, launcher.Stopped); {
+		if time.Now().After(deadline) {
+			return errors.Join(err, fmt.Errorf("daemons not stopped after 60s: %+v", m.Status()))
 		}
-		err = errors.Join(err, m.ForceStop(names...))
-		for deadline := time.Now().Add(30 * time.Second); slices.ContainsFunc(batch, func(d *launcher.Daemon) bool { return d.State() != launcher.Stopped }); {
-			if time.Now().After(deadline) {
-				return errors.Join(err, fmt.Errorf("daemons not stopped after 30s: %+v", m.Status()))
+		select { // read Events too: undelivered events keep Wake firing
+		case <-m.Events():
+			for drained := false; !drained; {
+				select {
+				case <-m.Events():
+				default:
+					drained = true
+				}
 			}
-			select { // read Events too: undelivered events keep Wake firing
-			case <-m.Events():
-			case <-m.Wake():
-				m.Poll(time.Now())
-			case <-time.After(10 * time.Millisecond):
-				m.Poll(time.Now())
-			}
+		case <-m.Wake():
+			m.Poll(time.Now())
+		case <-time.After(10 * time.Millisecond):
+			m.Poll(time.Now())
 		}
 	}
 	return err
