@@ -142,7 +142,13 @@ func (b *bench) run() (err error) {
 		err = errors.Join(err, b.reapFloor(), b.shutdown(&b.m), b.shutdown(&b.mini), b.dt.teardown(), os.RemoveAll(b.dir))
 		b.conn.close()
 	}()
-	b.note(raiseNofile(b.n))
+	// Two fds per daemon, and the bench's own: daemontools' supervise
+	// processes, the floor's, the CLI's pipes.
+	nofile, err := raiseNofile(b.n, 2*b.n+b.trials+256)
+	if err != nil {
+		return err
+	}
+	b.note(nofile)
 	// Orphans come to us (a supervise killed in a failed teardown leaves
 	// its service), so that we can reap them too.
 	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)

@@ -168,40 +168,45 @@ func (c *procConn) close() {
 	}
 }
 
-// raiseNofile raises RLIMIT_NOFILE for n daemons (the Manager keeps a
-// pidfd per daemon, the floor a pidfd per process): the soft limit to the
-// hard one, and, as root, the hard one too when it is short. Children (the
-// CLI) inherit it. It returns what it did, for the output.
-func raiseNofile(n int) string {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return "RLIMIT_NOFILE: " + err.Error()
+// raiseNofile raises RLIMIT_NOFILE with setrlimit for n daemons: the
+// soft limit to the hard one, and the hard one too when it is short (that
+// needs CAP_SYS_RESOURCE). Children (the CLI) inherit it. It says what it
+// did, for the output, and fails when the limit stays below need: a
+// Manager keeps two fds per daemon (its pidfd and its lease), the floor
+// one per process, and a spawn that finds no fd fails.
+func raiseNofile(n, need int) (string, error) {
+	var old, rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		return "", err
 	}
-	want := uint64(4*n + 4096) // generous: measured use is in the table (fds per daemon)
-	old := rl
+	want := uint64(max(need, 4*n+4096)) // with room to spare
+	rl = old
 	rl.Cur = rl.Max
-	if rl.Max < want && os.Geteuid() == 0 {
+	err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+	var hardErr error
+	if err == nil && rl.Max < want {
 		nrOpen, _ := os.ReadFile("/proc/sys/fs/nr_open")
-		lim, err := strconv.ParseUint(string(trimNL(nrOpen)), 10, 64)
-		if err != nil {
+		lim, perr := strconv.ParseUint(string(trimNL(nrOpen)), 10, 64)
+		if perr != nil {
 			lim = want
 		}
-		rl.Cur, rl.Max = min(want, lim), min(want, lim)
-	}
-	err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
-	if err != nil {
-		rl = old
-	}
-	s := fmt.Sprintf("RLIMIT_NOFILE raised with setrlimit: soft %d → %d, hard %d → %d (wanted %d for -n %d)",
-		old.Cur, rl.Cur, old.Max, rl.Max, want, n)
-	if old.Cur == rl.Cur && old.Max == rl.Max {
-		s = fmt.Sprintf("RLIMIT_NOFILE: soft %d, hard %d, unchanged (wanted %d for -n %d; Go raises the soft limit to the hard one at start)",
-			rl.Cur, rl.Max, want, n)
+		up := syscall.Rlimit{Cur: min(want, lim), Max: min(want, lim)}
+		if hardErr = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &up); hardErr == nil {
+			rl = up
+		}
 	}
 	if err != nil {
-		s += ": " + err.Error()
+		return "", fmt.Errorf("setrlimit RLIMIT_NOFILE: %v", err)
 	}
-	return s
+	s := fmt.Sprintf("RLIMIT_NOFILE raised with setrlimit: soft %d → %d, hard %d → %d (for -n %d; wanted %d)",
+		old.Cur, rl.Cur, old.Max, rl.Max, n, want)
+	if hardErr != nil {
+		s += fmt.Sprintf("; the hard limit could not be raised: %v", hardErr)
+	}
+	if rl.Cur < uint64(need) {
+		return s, fmt.Errorf("%s: -n %d needs about %d fds (2 per daemon: a Manager keeps each daemon's pidfd and lease); use a smaller -n or raise the hard limit (CAP_SYS_RESOURCE)", s, n, need)
+	}
+	return s, nil
 }
 
 func trimNL(b []byte) []byte {
