@@ -111,7 +111,7 @@ func (b *bench) figures() []figure {
 	idle := fmt.Sprintf("idle %v, %d daemons: ", b.idle, b.n)
 	add("idle_wakeups", idle+"Manager wake-ups", "count", float64(b.wakes), 0, "no Manager", "0", 0,
 		func(l, f, r float64) bool { return l == 0 })
-	add("idle_csw", idle+"context switches, all threads", "count", float64(b.csw), float64(b.csw0),
+	add("idle_csw", idle+"voluntary context switches, all threads", "count", float64(b.csw), float64(b.csw0),
 		"this process before any Manager", "≤ floor", 0, func(l, f, r float64) bool { return l <= f })
 	add("idle_cpu", idle+"CPU time", "ms", ms(b.cpu), ms(b.cpu0), "this process before any Manager", "≤ floor", 0,
 		func(l, f, r float64) bool { return l <= f })

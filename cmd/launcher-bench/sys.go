@@ -233,11 +233,12 @@ func openFDs() int {
 	return len(ents) - 1 // the ReadDir's own
 }
 
-// usage is this process's CPU time and context switches so far.
+// usage is this process's CPU time and voluntary context switches (its
+// threads' wake-ups; preemptions by other load are not counted) so far.
 func usage() (cpu time.Duration, csw int64) {
 	var ru unix.Rusage
 	unix.Getrusage(unix.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), ru.Nvcsw + ru.Nivcsw
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), ru.Nvcsw
 }
 
 // pidfdOpen opens a pidfd on pid; it fails when pid is gone.
