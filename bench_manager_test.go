@@ -4,6 +4,7 @@ package launcher
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"slices"
@@ -121,11 +122,24 @@ func percentiles(b *testing.B, name string, ds []time.Duration) {
 // Jitter 0 (×0.8, so the delay rounds to 0 and the restart happens in the
 // Poll that sees the exit, not at a later timer wake-up), MaxRestarts -1
 // (else the Manager gives up after 5 restarts in 60s).
+//
+// Run beside each other: kill-mode=group (the default) and kill-mode=cgroup
+// (as root, with a cgroup v2: the daemon's cgroup made, entered with
+// CLONE_INTO_CGROUP and found empty at each restart).
 func BenchmarkManagerKillToReplacement(b *testing.B) {
+	for _, mode := range []KillMode{KillGroup, KillCgroup} {
+		b.Run("kill-mode="+mode.String(), func(b *testing.B) { benchKillToReplacement(b, mode) })
+	}
+}
+
+func benchKillToReplacement(b *testing.B, mode KillMode) {
 	dir := b.TempDir()
 	m := NewManager(Options{PIDDir: dir + "/run", LogDir: dir + "/log", Jitter: func() float64 { return 0 }})
 	b.Cleanup(func() { shutdownManager(b, m) })
 	spec := benchSpec(dir, "victim")
+	if mode == KillCgroup {
+		spec.KillMode, spec.CgroupBase = KillCgroup, benchCgroupBase(b)
+	}
 	spec.Restart, spec.RestartDelay, spec.MaxRestartDelay, spec.MaxRestarts = RestartAlways, time.Nanosecond, time.Nanosecond, -1
 	if err := m.Add(spec); err != nil {
 		b.Fatal(err)
@@ -135,7 +149,7 @@ func BenchmarkManagerKillToReplacement(b *testing.B) {
 		b.Fatal(err)
 	}
 	dr.until(b, "victim running", func(ev Event) bool { return ev.To == Running })
-	d := m.Daemon("victim")
+	d := daemonOf(m, "victim")
 	var toExec, toEvent []time.Duration
 	b.ReportAllocs()
 	for b.Loop() {
@@ -418,4 +432,26 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// benchCgroupBase makes a cgroup base for a benchmark under a writable
+// cgroup2 root, removed at the end; it skips without root or cgroup v2.
+func benchCgroupBase(b *testing.B) string {
+	if os.Geteuid() != 0 {
+		b.Skip("cgroup mode needs root")
+	}
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, mnt := range cgroup2Mounts(mi) {
+		if mnt.root != "/" || unix.Access(mnt.dir, unix.W_OK) != nil {
+			continue
+		}
+		base := fmt.Sprintf("%s/launcher-bench-%d", mnt.dir, os.Getpid())
+		if err := os.Mkdir(base, 0o755); err != nil && !os.IsExist(err) {
+			b.Skip(err)
+		}
+		b.Cleanup(func() { removeCgroupTree(base) })
+		return base
+	}
+	b.Skip("no writable cgroup2 root")
+	return ""
 }

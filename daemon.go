@@ -42,6 +42,9 @@ type Daemon struct {
 	mainExited   bool      // proc has exited (Zombie, or Stopping a Zombie)
 	exitSeen     time.Time // an adopted proc's exit was seen, its status not yet known
 	exitRetry    time.Time // ... when to look for it again
+	busyRetry    time.Time // the lock was busy (a spawn under way): when to look again
+	busyWait     time.Duration
+	pendingStop  inputKind // a stop asked for while busy: inStop, inForceStop, or 0
 	seq          uint64
 	queue        []Event // a lone Daemon's events not yet returned by Poll
 	fresh        []Event // events not yet passed on by the owner
@@ -53,6 +56,7 @@ type Daemon struct {
 	lastExit     *ExitStatus
 	statusText   string
 	problem      string // what is wrong with its files, if anything
+	outdated     bool   // the process runs another command than the spec's
 	dirty        fileKind
 	marks        mark
 	due          time.Time
@@ -60,16 +64,23 @@ type Daemon struct {
 	heldLock     int    // the lock, taken when the daemon was found gone, until the files are done; -1
 	filesPending bool   // gone this round: remove its records at the round's end, unless restarted
 	recDirty     bool   // rec changed this round: write it at the round's end (lease holder)
+	exitDirty    bool   // its daemon went this round, seen by its starter: record the exit
+	startedHere  bool   // the process was spawned by this Daemon (not adopted)
 	dirsMade     bool   // the pid and log dirs were made (or found) by a spawn
 	left         bool   // taken out of its owner (Close, Remove, a failed Add)
 	cmdPath      string // Command[0] as looked up in PATH, for the next spawns
 	lease        int    // <name>.sup while this Daemon's Manager supervises it; -1
 	notify       *notifier
+	ct           *containment // KillCgroup: its cgroup; nil otherwise
 	sv           *supervision // the Manager's record; nil for a lone Daemon
 	logMu        sync.Mutex   // guards the two below, apart from own.mu: a ReadLog never holds up Poll
 	logOffset    int64
 	logOffSet    bool
-	nextLogCheck time.Time // LogMaxBytes: when to look at the log's size again
+	logWD        int32     // LogMaxBytes: the watch on the log while it is quiet; -1
+	logCheckAt   time.Time // ... or when to look at its size again while it grows
+	logSeen      int64     // ... its size at the last look
+	logSeenAt    time.Time
+	logRate      float64 // ... and how fast it grows, in bytes per second
 }
 
 // New checks spec and looks for a process of this daemon started earlier
@@ -107,10 +118,13 @@ func makeDaemon(spec Spec, o *owner, lone bool) (*Daemon, error) {
 	if err != nil {
 		return nil, &Error{Op: "new", Daemon: spec.Name, Err: err}
 	}
-	d := &Daemon{spec: spec, cred: cred, f: newFiles(spec), lone: lone, heldLock: -1, lease: -1, dueIdx: -1}
+	d := &Daemon{spec: spec, cred: cred, f: newFiles(spec), lone: lone, heldLock: -1, lease: -1, dueIdx: -1, logWD: -1}
 	d.m = machine{startSecs: spec.StartSecs, stopTimeout: spec.StopTimeout,
 		needReady: spec.Ready != ReadyStartSecs, watchdog: spec.WatchdogSec, selfRestart: lone}
 	if err := checkDir(spec.PIDDir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, &Error{Op: "new", Daemon: spec.Name, Err: err}
+	}
+	if err := d.containNew(); err != nil {
 		return nil, &Error{Op: "new", Daemon: spec.Name, Err: err}
 	}
 	if spec.Ready != ReadyStartSecs {
@@ -300,6 +314,8 @@ func (d *Daemon) release() {
 		releaseLease(d.lease)
 		d.lease = -1
 	}
+	d.unwatchLog()
+	d.containUnwatch()
 }
 
 // Start starts the daemon with data (a Func daemon gets it as its argument,
@@ -429,6 +445,16 @@ type Status struct {
 	// from /proc; zero when there is no process.
 	CPUTime time.Duration
 	RSS     int64
+	// TreeCPU, TreeMemory (bytes) and TreeProcs are the usage of the
+	// daemon's whole cgroup (KillCgroup): CPU time, memory.current,
+	// pids.current. -1 where unknown (no cgroup, or no such controller).
+	TreeCPU    time.Duration
+	TreeMemory int64
+	TreeProcs  int64
+	// Outdated: the process runs another command (or Func) than the
+	// spec's: it was started from an older config, and a restart applies
+	// this one.
+	Outdated bool
 	// Problem says what is wrong with the daemon's files, if anything: a
 	// pid file naming a process that is not the daemon's, junk, a record
 	// that could not be written. Empty when all is well.
@@ -453,7 +479,7 @@ func (d *Daemon) Status() Status {
 
 func (d *Daemon) status(enabled bool, now time.Time) Status {
 	st := Status{Name: d.spec.Name, State: d.m.state, Reason: d.m.reason, Seq: d.seq, Since: d.m.since,
-		LastExit: d.lastExit, Enabled: enabled, StatusText: d.statusText, Problem: d.problem,
+		LastExit: d.lastExit, Enabled: enabled, StatusText: d.statusText, Problem: d.problem, Outdated: d.outdated,
 		WantUp: d.wantRec.Up, Restarts: d.rec.Restarts, GaveUp: d.rec.GaveUp, Supervisor: d.rec.Supervisor}
 	if st.LastExit == nil {
 		st.LastExit = d.rec.LastExit
@@ -474,6 +500,7 @@ func (d *Daemon) status(enabled bool, now time.Time) Status {
 	if d.m.state == Running && !d.m.since.IsZero() {
 		st.Uptime = now.Sub(d.m.since)
 	}
+	d.containUsage(&st)
 	return st
 }
 

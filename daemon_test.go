@@ -474,3 +474,23 @@ func TestSpecDirEnvUmask(t *testing.T) {
 		t.Fatalf("log %q, want %q", log, want)
 	}
 }
+
+// Where no supervisor keeps the shared record, the controller that started
+// a daemon records how it ended, so that another controller's Status shows
+// it.
+func TestStarterRecordsExit(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "once", "fail")
+	d := newDaemon(t, spec)
+	if err := d.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, d, Stopped)
+	other := newDaemon(t, spec)
+	st := other.Status()
+	// start-failed, or crashed when the helper took longer than StartSecs
+	// to get to its exit (under the race detector).
+	if st.LastExit == nil || st.LastExit.Code != 3 || st.Reason != ReasonStartFailed && st.Reason != ReasonCrashed {
+		t.Fatalf("another controller sees %+v, want the exit status 3, start-failed or crashed", st)
+	}
+}

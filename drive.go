@@ -9,10 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // request applies a caller's request. When another controller supervises
@@ -27,6 +30,17 @@ func (d *Daemon) request(kind inputKind, data []byte, why Reason, now time.Time)
 		if off, err := d.f.isDisabled(); off {
 			return errors.Join(ErrDisabled, err)
 		}
+	}
+	if (kind == inStart || kind == inRestart) && !d.dirsMade {
+		// The wish is written first (a supervisor may carry it out): the
+		// dirs must be there for it.
+		if err := d.f.ensureDirs(); err != nil {
+			return err
+		}
+		if d.own.hub != nil {
+			d.own.hub.watchDir(d.f.dir, d.f.name, d)
+		}
+		d.dirsMade = true
 	}
 	w := d.wantRec
 	w.Up = kind == inStart || kind == inRestart
@@ -43,19 +57,28 @@ func (d *Daemon) request(kind inputKind, data []byte, why Reason, now time.Time)
 			return err
 		}
 	}
-	d.genSeen = w.Gen
 	if d.sv != nil {
 		d.sv.wantUp, d.sv.gen = w.Up, w.Gen // asked here: not an intent from elsewhere
 	}
 	if elsewhere {
+		// The supervisor carries it out; the exit it makes is one this
+		// controller asked for (genSeen stays the generation it saw).
 		return nil
 	}
+	d.genSeen = w.Gen
 	if d.m.state == Stopped && (kind == inStart || kind == inRestart) {
 		// A process started elsewhere is adopted, not started twice.
 		if f := d.find(); f.proc != nil || len(f.leftovers) > 0 {
 			d.adopt(now, f)
 		} else if f.busy {
+			d.adopt(now, f) // looks again shortly
 			return ErrBusy
+		}
+	}
+	if d.m.state == Stopped && (kind == inStop || kind == inForceStop) {
+		d.pendingStop = 0
+		if !d.busyRetry.IsZero() {
+			d.pendingStop = kind // the process being spawned is stopped once it shows
 		}
 	}
 	if kind == inStart || kind == inRestart {
@@ -77,11 +100,15 @@ func (d *Daemon) drive(now time.Time, m mark) {
 	if m&markExit != 0 || !d.exitRetry.IsZero() && !now.Before(d.exitRetry) {
 		d.checkExit(now)
 	}
+	if !d.busyRetry.IsZero() && !now.Before(d.busyRetry) && d.m.state == Stopped {
+		d.busyRetry = time.Time{}
+		d.adopt(now, d.find())
+	}
 	if m&(markNotify|markReady) != 0 && d.notify != nil {
 		d.readReadiness(now)
 	}
-	if m&(markLog|markDue) != 0 {
-		d.rotateLog(now)
+	if m&markDue != 0 && !d.logCheckAt.IsZero() && !now.Before(d.logCheckAt) {
+		d.checkLog(now)
 	}
 	if due := d.m.deadline(); !due.IsZero() && !now.Before(due) {
 		d.apply(input{kind: inTick}, now)
@@ -103,6 +130,12 @@ func (d *Daemon) refresh(now time.Time) {
 	}
 	if k&fileReady != 0 && d.notify != nil {
 		d.readReadiness(now)
+	}
+	if k&fileLog != 0 {
+		d.checkLog(now)
+	}
+	if k&fileCgroup != 0 && d.mainExited && (d.m.state == Zombie || d.m.state == Stopping) {
+		d.checkGone(now)
 	}
 	if d.own.sup != nil {
 		d.own.sup.changed(d, k, now)
@@ -167,8 +200,13 @@ func (d *Daemon) find() found {
 	pid, pidErr, id, idErr := d.f.readRecords()
 	if lock == lockMissing {
 		// Nothing ever held it: whatever the records say is stale.
-		if pidErr == nil || idErr == nil {
+		switch {
+		case pidErr == nil || idErr == nil:
 			d.note("%s names a process, but no daemon ever held %s: stale, never signalled", d.f.pid, d.f.lock)
+		case !errors.Is(pidErr, os.ErrNotExist):
+			d.note("%v", pidErr)
+		case !errors.Is(idErr, os.ErrNotExist):
+			d.note("%v", idErr)
 		}
 		return f
 	}
@@ -202,6 +240,16 @@ func (d *Daemon) find() found {
 			f.proc, f.stat = p, st
 			return f
 		}
+		// In its cgroup and leading its session: the daemon too (one that
+		// closed its lock), with KillCgroup.
+		if d.containHolds(cand) {
+			if p, st, err := openProcess(cand); err == nil && st.session == cand && d.containHolds(cand) {
+				f.proc, f.stat = p, st
+				return f
+			} else if err == nil {
+				p.close()
+			}
+		}
 		if lock == lockFree || !f.hasID || f.id.PID != cand {
 			d.note("pid %d named by its files is not the daemon's: never signalled", cand)
 		}
@@ -211,7 +259,11 @@ func (d *Daemon) find() found {
 	}
 	// Held, and no record proves its holder: recovery.
 	sp, _ := d.f.readSpawner()
-	for _, h := range lockHolders(lockFD, dev, ino) {
+	holders := lockHolders(lockFD, dev, ino)
+	if pids := d.containPIDs(); pids != nil { // its cgroup says where to look
+		holders = slices.DeleteFunc(pids, func(pid int) bool { return !holdsLock(pid, lockFD, dev, ino) })
+	}
+	for _, h := range holders {
 		st, err := readProcStat(h)
 		switch {
 		case err != nil || st.kernelThread() || h == sp.PID:
@@ -297,11 +349,16 @@ func (d *Daemon) adopt(now time.Time, f found) {
 		}
 		d.proc, d.mainExited = f.proc, false
 		d.genSeen = d.wantRec.Gen
+		d.startedHere = false
+		d.outdated = f.hasID && (!slices.Equal(f.id.Command, d.spec.Command) || f.id.Func != d.spec.Func)
 		d.apply(input{kind: inAdopt, to: to, at: started}, now)
 		d.watchProc()
 		if d.notify != nil {
+			d.takeNotify()
 			d.watchNotify()
 		}
+		d.watchLog(now)
+		d.containWatch()
 		if !f.proc.alive() {
 			d.checkExit(now) // it exited unwatched: report it (and reap it if ours)
 		}
@@ -313,9 +370,30 @@ func (d *Daemon) adopt(now time.Time, f found) {
 		d.mainExited = true
 		d.apply(input{kind: inAdopt, to: Zombie}, now)
 	case f.busy && d.m.state == Stopped:
+		// Held at no fd 3 we can see: a spawn under way (a child between
+		// fork and exec holds the lock at its parent's fd number), whose
+		// controller may even be dead. Look again shortly, until the
+		// holder shows or the lock is free.
 		d.note("the lock is held by a controller starting it right now")
+		d.busyWait = min(max(2*d.busyWait, busyWaitMin), busyWaitMax)
+		d.busyRetry = now.Add(d.busyWait)
+		return
+	}
+	d.busyWait, d.busyRetry = 0, time.Time{}
+	if d.pendingStop != 0 && d.m.state != Stopped {
+		// A stop asked for while the lock was busy: carried out now that
+		// the process is known.
+		kind := d.pendingStop
+		d.pendingStop = 0
+		d.apply(input{kind: kind}, now)
 	}
 }
+
+// How often a busy lock is looked at again.
+const (
+	busyWaitMin = 2 * time.Millisecond
+	busyWaitMax = time.Second
+)
 
 // checkExit reaps (our child) or notices (adopted) the main process's exit.
 //
@@ -332,7 +410,10 @@ func (d *Daemon) checkExit(now time.Time) {
 	if !exited {
 		return
 	}
-	known := st != nil || d.proc.own
+	// An own child with no status was reaped by somebody else in this
+	// program (a Wait4(-1) reaper): its status is looked for like an
+	// adopted one's.
+	known := st != nil
 	if !known {
 		st, known = d.adoptedExit()
 		if d.exitSeen.IsZero() {
@@ -391,6 +472,9 @@ func (d *Daemon) adoptedExit() (*ExitStatus, bool) {
 // hold it and it stays a Zombie until they let go (the dir watch sees the
 // lock's last close).
 func (d *Daemon) checkGone(now time.Time) {
+	if d.containBusy() {
+		return // its cgroup holds a process still: cgroup.events tells when it empties
+	}
 	keep := d.writable()
 	state, fd, err := d.f.probeLock(keep)
 	if err != nil {
@@ -444,6 +528,9 @@ func (d *Daemon) apply(in input, now time.Time) error {
 			to = from
 		}
 		d.emit(now, from, to, r.reason, r.exit, errors.Join(err, in.err))
+		if to == Stopped && from != Stopped && d.lease < 0 && (d.lone || d.startedHere) {
+			d.exitDirty = true // recorded at the round's end, where no supervisor does
+		}
 	}
 	if from == Starting && d.m.state == Running && in.kind != inAdopt {
 		d.recordReady(now)
@@ -451,6 +538,7 @@ func (d *Daemon) apply(in input, now time.Time) error {
 	if d.m.state == Stopped && from != Stopped {
 		d.proc.close()
 		d.proc, d.mainExited = nil, false
+		d.unwatchLog()
 	}
 	if r.acts&actCheckGone != 0 {
 		d.checkGone(now)
@@ -465,6 +553,7 @@ func (d *Daemon) apply(in input, now time.Time) error {
 			return serr
 		}
 		d.apply(input{kind: inSpawned}, now)
+		d.watchLog(now)
 	}
 	return err
 }
@@ -478,9 +567,29 @@ func (d *Daemon) finishFiles() {
 	d.filesPending = false
 }
 
+// recordExit writes the last exit this controller saw into the shared
+// record (<name>.status), so that any controller's status shows it, when
+// no supervisor keeps that record (nobody holds the lease) and this
+// controller started the daemon, or drives it (a lone Daemon): never a
+// controller that only looks.
+func (d *Daemon) recordExit() {
+	d.exitDirty = false
+	if !d.writable() || d.f.leaseHeld() {
+		return
+	}
+	rec, err := d.f.readStatus()
+	if err != nil {
+		return
+	}
+	rec.LastExit, rec.LastReason, rec.Since, rec.Supervisor = d.lastExit, d.m.reason, d.m.since, 0
+	d.rec = rec
+	d.f.writeStatus(rec)
+}
+
 // doneWithFiles removes the records of a gone daemon, under the lock
 // taken when it was found gone, and lets the lock go.
 func (d *Daemon) doneWithFiles() {
+	d.containGone()
 	if d.heldLock < 0 {
 		return
 	}
@@ -507,13 +616,13 @@ func (d *Daemon) emit(now time.Time, from, to State, r Reason, exit *ExitStatus,
 // supervisor's restart.
 func (d *Daemon) nextDue() time.Time {
 	t := d.m.deadline()
-	if !d.exitRetry.IsZero() && (t.IsZero() || d.exitRetry.Before(t)) {
-		t = d.exitRetry
-	}
-	if d.spec.LogMaxBytes > 0 && d.m.state != Stopped {
-		if l := d.nextLogCheck; t.IsZero() || l.Before(t) {
-			t = l
+	for _, r := range []time.Time{d.exitRetry, d.busyRetry} {
+		if !r.IsZero() && (t.IsZero() || r.Before(t)) {
+			t = r
 		}
+	}
+	if l := d.logCheckAt; !l.IsZero() && (t.IsZero() || l.Before(t)) {
+		t = l
 	}
 	if d.sv != nil {
 		if s := d.sv.due(d); !s.IsZero() && (t.IsZero() || s.Before(t)) {
@@ -538,6 +647,9 @@ func (d *Daemon) sendSignal(sig syscall.Signal) error {
 		return ErrNotRunning
 	}
 	d.own.syncExits() // the proc connector must know an adopted pid before it exits
+	if handled, err := d.containSignal(sig); handled {
+		return err // every process of the cgroup, once
+	}
 	if d.mainExited {
 		return d.signalLeftovers(sig)
 	}
@@ -666,6 +778,21 @@ func (d *Daemon) recordReady(now time.Time) {
 	d.f.writeID(id)
 }
 
+// takeNotify binds the sd_notify socket for a daemon adopted before it
+// said it was ready, by a lone Daemon, when nobody else will: no
+// supervisor holds the lease and the controller that started it is gone.
+// Without this the adopter would wait for a READY=1 that nobody receives.
+func (d *Daemon) takeNotify() {
+	n := d.notify
+	if n.mode != ReadyNotify || n.fd >= 0 || !d.lone || d.m.state != Starting || !d.writable() || d.f.leaseHeld() {
+		return
+	}
+	if sp, err := d.f.readSpawner(); err == nil && sp.PID != os.Getpid() && unix.Kill(sp.PID, 0) == nil {
+		return // its starter lives and has it bound
+	}
+	n.bind()
+}
+
 // watchNotify puts the readiness channel in the owner's watch: the
 // socket's fd (when this controller bound it), or the readiness file.
 func (d *Daemon) watchNotify() {
@@ -677,7 +804,7 @@ func (d *Daemon) watchNotify() {
 	case n.mode == ReadyNotify && n.fd >= 0:
 		h.add(n.fd, evNotify, d.slot)
 	case n.mode == ReadyFD && n.wd < 0:
-		n.wd = h.watchFile(n.readyPath, d)
+		n.wd = h.watchFile(n.readyPath, d, fileReady)
 	}
 }
 

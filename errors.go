@@ -38,6 +38,14 @@ var (
 	// ErrNoMain: the program did not call launcher.Main first thing in
 	// main, which Func daemons and the re-exec shim need.
 	ErrNoMain = errors.New("launcher.Main was not called")
+	// ErrNoCgroup: KillCgroup, and no cgroup v2 that this process may use
+	// was found (the error says what is missing).
+	ErrNoCgroup = errors.New("no usable cgroup v2")
+	// ErrNoController: a limit (MemoryMax, CPUMax, PidsMax) needs a cgroup
+	// controller that the base cannot give its children. It is not
+	// ErrNoCgroup, so that a caller that falls back to process groups when
+	// there is no cgroup never drops a limit silently.
+	ErrNoController = errors.New("cgroup controller not available")
 	// ErrUnknownDaemon: a Manager has no daemon of that name.
 	ErrUnknownDaemon = errors.New("no such daemon")
 	// ErrUnsupported: the operation is not available on this platform.
@@ -66,4 +74,28 @@ func (e *Error) Unwrap() error { return e.Err }
 // detail wraps a sentinel with more text while keeping errors.Is working.
 func detail(sentinel error, format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{sentinel}, args...)...)
+}
+
+// Errors returns every *Error in err, in order: the one err is or wraps,
+// or, for the joined error of a call on many daemons (Manager.Start, Stop,
+// ...), one per daemon that failed. Each names its daemon (Error.Daemon).
+func Errors(err error) []*Error {
+	var out []*Error
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		var le *Error
+		if errors.As(err, &le) {
+			out = append(out, le)
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
 }

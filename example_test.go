@@ -245,29 +245,33 @@ func ExampleDaemon_ReadLog() {
 	// world
 }
 
-// A Func daemon runs a function of this program in a re-exec of it. The
-// program registers its functions before Main, and calls Main first thing
-// in main: in the daemon, Main runs the function and exits.
-func ExampleRegister() {
-	// In package main:
-	//
-	//	func init() { launcher.Register("worker", worker) }
-	//	func main() { launcher.Main(); ... }
+// The function a Func daemon runs is registered before Main in every run of
+// the program (here, the test binary's init), since the daemon is a re-exec
+// of it.
+func init() {
 	launcher.Register("example-worker", func(ctx context.Context, data []byte) error {
 		fmt.Printf("worker got %q\n", data) // goes to the daemon's log
 		<-ctx.Done()                        // cancelled by Stop
+		fmt.Println("worker done")
 		return nil
 	})
-	launcher.Main()
+}
 
-	dir, err := os.MkdirTemp("", "launcher-example-")
+// A Func daemon runs a function of this program in a re-exec of it. The
+// program registers its functions before Main, and calls Main first thing
+// in main: in the daemon, Main runs the function and exits with its result.
+//
+//	func init() { launcher.Register("example-worker", worker) }
+//	func main() { launcher.Main(); ... }
+func ExampleRegister() {
+	spec, dir, err := tempSpec("worker")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer os.RemoveAll(dir)
-	d, err := launcher.New(launcher.Spec{Name: "worker", Func: "example-worker",
-		PIDDir: filepath.Join(dir, "run"), LogDir: filepath.Join(dir, "log")})
+	spec.Func, spec.StartSecs = "example-worker", -1
+	d, err := launcher.New(spec)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -277,5 +281,38 @@ func ExampleRegister() {
 		fmt.Println(err)
 		return
 	}
-	// ... poll, then Stop, as in the Daemon.Start example.
+	if err := pollUntil(d, launcher.Running); err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Once the function runs (its first line is in the log), Stop cancels
+	// its context.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if b, _ := os.ReadFile(d.LogFile()); strings.Contains(string(b), "worker got") {
+			break
+		}
+		if time.Now().After(deadline) {
+			fmt.Println("the worker did not start")
+			return
+		}
+	}
+	d.Stop()
+	if err := pollUntil(d, launcher.Stopped); err != nil {
+		fmt.Println(err)
+		return
+	}
+	b, _ := os.ReadFile(d.LogFile())
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if !strings.Contains(line, " launcher: ") {
+			fmt.Println(line)
+		}
+	}
+	// Output:
+	// stopped → starting (requested)
+	// starting → running (ready)
+	// running → stopping (requested)
+	// stopping → zombie (requested, exit status 0)
+	// zombie → stopped (requested)
+	// worker got "some data"
+	// worker done
 }

@@ -42,6 +42,8 @@ const (
 	fileReady                         // <name>.ready: the readiness FIFO (ReadyFD)
 	fileNotify                        // <name>.notify: the sd_notify socket
 	fileStdin                         // <name>.stdin: the input FIFO
+	fileLog                           // <LogDir>/<name>.log (a watch of its own, for rotation)
+	fileCgroup                        // the cgroup.events of a KillCgroup daemon (a watch of its own)
 )
 
 var fileExts = map[string]fileKind{"pid": filePID, "id": fileID, "lock": fileLock, "want": fileWant,

@@ -116,6 +116,32 @@ var helpers = map[string]Func{
 		<-ctx.Done()
 		return nil
 	},
+	// flood: writes 1 KiB lines at the rate in its data (bytes per second)
+	// for a second and a half, then waits to be stopped.
+	"flood": func(ctx context.Context, data []byte) error {
+		rate, _ := strconv.Atoi(string(data))
+		line := strings.Repeat("x", 1023) + "\n"
+		start := time.Now()
+		written := 0
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for time.Since(start) < 1500*time.Millisecond {
+			// Steady: at most two milliseconds' worth per tick, however
+			// late the tick (a writer at that rate, not a burst).
+			want := min(int(time.Since(start).Seconds()*float64(rate)), written+2*rate/1000)
+			for ; written < want; written += len(line) {
+				os.Stdout.WriteString(line)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+			}
+		}
+		fmt.Println("flood: done", written)
+		<-ctx.Done()
+		return nil
+	},
 	// sigign: prints its SigIgn mask.
 	"sigign": func(ctx context.Context, data []byte) error {
 		b, _ := os.ReadFile("/proc/self/status")
@@ -306,4 +332,11 @@ func waitLog(t *testing.T, d *Daemon, substr string) string {
 		return strings.Contains(seen.String(), substr)
 	}, func() string { return strconv.Quote(seen.String()) })
 	return seen.String()
+}
+
+// daemonOf returns m's daemon of that name (nil if none: the test then
+// fails where it uses it).
+func daemonOf(m *Manager, name string) *Daemon {
+	d, _ := m.Daemon(name)
+	return d
 }

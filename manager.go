@@ -8,6 +8,7 @@ package launcher
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -28,6 +29,8 @@ type Options struct {
 	// Jitter returns a number in [0, 1) that spreads backoff delays.
 	// Default: math/rand/v2.Float64.
 	Jitter func() float64
+	// CgroupBase is used for KillCgroup specs that leave theirs empty.
+	CgroupBase string
 	// NoSupervise makes a Manager that supervises nothing: it takes no
 	// lease, restarts nothing by itself, and acts on requests (in
 	// dependency order) like any controller, through the daemons'
@@ -138,6 +141,9 @@ func (m *Manager) Add(spec Spec) error {
 	}
 	if spec.LogDir == "" {
 		spec.LogDir = m.opts.LogDir
+	}
+	if spec.CgroupBase == "" {
+		spec.CgroupBase = m.opts.CgroupBase
 	}
 	o.mu.Unlock()
 	d, err := makeDaemon(spec, o, false) // takes o.mu itself
@@ -296,8 +302,17 @@ func (m *Manager) Supervising() []string {
 	return names
 }
 
-// Daemon returns the named daemon, or nil.
-func (m *Manager) Daemon(name string) *Daemon {
+// Daemon returns the named daemon, or an *Error wrapping ErrUnknownDaemon
+// when none was added under that name.
+func (m *Manager) Daemon(name string) (*Daemon, error) {
+	if d := m.daemon(name); d != nil {
+		return d, nil
+	}
+	return nil, &Error{Op: "daemon", Daemon: name, Err: ErrUnknownDaemon}
+}
+
+// daemon returns the named daemon, or nil.
+func (m *Manager) daemon(name string) *Daemon {
 	m.init()
 	m.own.mu.Lock()
 	defer m.own.mu.Unlock()
@@ -474,20 +489,79 @@ func (m *Manager) Poll(now time.Time) {
 }
 
 // Run is the ready-made loop for a program without its own: it polls
-// whenever Wake fires until ctx is done, and returns ctx's error. Events
-// still go to Events; read them in another goroutine.
+// whenever Wake fires until ctx is done, then shuts down: it stops every
+// daemon it supervises (Shutdown) and returns nil once they are all
+// stopped. Events still go to Events; read them in another goroutine.
+// Close afterwards; to leave the daemons running instead, Close without
+// cancelling ctx, or use your own loop.
+//
+// Errors: those of Shutdown.
 func (m *Manager) Run(ctx context.Context) error {
 	m.Poll(time.Now())
 	wake := m.Wake()
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return m.shutdown(context.Background(), true)
 		case <-wake:
 			m.Poll(time.Now())
 		}
 	}
 }
+
+// Shutdown stops every daemon this Manager supervises (in reverse
+// dependency order; SIGKILL at each one's StopTimeout, as ever) and polls
+// until they are all stopped, delivering their events on Events. It is
+// for a program that ends without Run; unlike every other method it
+// blocks, until they are stopped (nil) or ctx is done (ctx's error). The
+// daemons another Manager supervises are left to it. Close afterwards.
+//
+// Errors: ctx's error; an *Error naming the daemons still not stopped
+// when their StopTimeout and a grace period after the SIGKILL have passed
+// (a process that cannot be killed, leftovers that keep the lock).
+func (m *Manager) Shutdown(ctx context.Context) error { return m.shutdown(ctx, false) }
+
+func (m *Manager) shutdown(ctx context.Context, bounded bool) error {
+	names := m.Supervising()
+	if len(names) == 0 {
+		return nil
+	}
+	m.Stop(names...)
+	var limit <-chan time.Time
+	if bounded {
+		longest := time.Duration(0)
+		for _, n := range names {
+			longest = max(longest, m.daemon(n).spec.StopTimeout)
+		}
+		t := time.NewTimer(longest + shutdownGrace)
+		defer t.Stop()
+		limit = t.C
+	}
+	wake := m.Wake()
+	for {
+		m.Poll(time.Now())
+		var left []string
+		for _, n := range names {
+			if d := m.daemon(n); d != nil && d.State() != Stopped {
+				left = append(left, n)
+			}
+		}
+		if len(left) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-limit:
+			return &Error{Op: "shutdown", Err: fmt.Errorf("not stopped: %s", strings.Join(left, ", "))}
+		case <-wake:
+		}
+	}
+}
+
+// shutdownGrace is how long Run's shutdown waits after the longest
+// StopTimeout (and so after the SIGKILL) before it gives up.
+const shutdownGrace = 5 * time.Second
 
 // Close stops the background goroutine (returning once it has), gives up
 // every lease (a standby Manager takes over), releases every daemon's fds

@@ -73,7 +73,7 @@ func (w *watcher) until(what string, cond func() bool) {
 }
 
 func (w *watcher) state(name string, want State) func() bool {
-	return func() bool { return w.m.Daemon(name).State() == want }
+	return func() bool { return daemonOf(w.m, name).State() == want }
 }
 
 func (w *watcher) of(name string) []Event {
@@ -215,12 +215,12 @@ func TestManagerRestartsKilledDaemon(t *testing.T) {
 	w := &watcher{t: t, m: m}
 	m.Start()
 	w.until("running", w.state("victim", Running))
-	first := m.Daemon("victim").PID()
-	if err := m.Daemon("victim").Signal(syscall.SIGKILL); err != nil {
+	first := daemonOf(m, "victim").PID()
+	if err := daemonOf(m, "victim").Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	w.until("replacement running", func() bool {
-		d := m.Daemon("victim")
+		d := daemonOf(m, "victim")
 		return d.State() == Running && d.PID() != first
 	})
 	evs := w.of("victim")
@@ -284,7 +284,7 @@ func TestManagerWantedStateSurvives(t *testing.T) {
 	w1 := &watcher{t: t, m: m1}
 	m1.Start("keeps", "dies")
 	w1.until("running", func() bool { return w1.state("keeps", Running)() && w1.state("dies", Running)() })
-	keeps, dies := m1.Daemon("keeps").PID(), m1.Daemon("dies").PID()
+	keeps, dies := daemonOf(m1, "keeps").PID(), daemonOf(m1, "dies").PID()
 	m1.Close() // the daemons live on
 	t.Cleanup(func() { reapOrphan(t, keeps); reapOrphan(t, dies) })
 	if err := unix.Kill(dies, syscall.SIGKILL); err != nil { // our own child, by its pid
@@ -300,13 +300,13 @@ func TestManagerWantedStateSurvives(t *testing.T) {
 	}
 	w2 := &watcher{t: t, m: m2}
 	w2.until("both wanted up running again", func() bool {
-		d := m2.Daemon("dies")
+		d := daemonOf(m2, "dies")
 		return w2.state("keeps", Running)() && d.State() == Running && d.PID() != dies
 	})
-	if m2.Daemon("keeps").PID() != keeps {
-		t.Fatalf("keeps was not adopted: pid %d, was %d", m2.Daemon("keeps").PID(), keeps)
+	if daemonOf(m2, "keeps").PID() != keeps {
+		t.Fatalf("keeps was not adopted: pid %d, was %d", daemonOf(m2, "keeps").PID(), keeps)
 	}
-	if m2.Daemon("down").State() != Stopped {
+	if daemonOf(m2, "down").State() != Stopped {
 		t.Fatal("a daemon never wanted up was started")
 	}
 	if b, _ := os.ReadFile(filepath.Join(opts.PIDDir, "down.want")); len(b) != 0 {
@@ -323,11 +323,11 @@ func TestManagerDisabledNotRestarted(t *testing.T) {
 	m.Start()
 	w.until("running", w.state("off", Running))
 	m.Disable("off")
-	m.Daemon("off").Signal(syscall.SIGKILL)
+	daemonOf(m, "off").Signal(syscall.SIGKILL)
 	w.until("stopped", w.state("off", Stopped))
 	// A backoff of 1ms has long passed by the next wake-ups; nothing starts.
 	m.Poll(time.Now().Add(time.Second))
-	if st := m.Daemon("off").State(); st != Stopped {
+	if st := daemonOf(m, "off").State(); st != Stopped {
 		t.Fatalf("disabled daemon is %v", st)
 	}
 	if err := m.Start("off"); err == nil {
@@ -365,8 +365,62 @@ func TestManagerRun(t *testing.T) {
 		}
 	}
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Run = %v", err)
+	var evs []Event
+	for ev := range m.Events() { // Run delivers the stop's events, then returns
+		evs = append(evs, ev)
+		if ev.To == Stopped {
+			break
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v, want nil once all are stopped", err)
+	}
+	if st := daemonOf(m, "r").State(); st != Stopped || evs[len(evs)-1].Reason != ReasonRequested {
+		t.Fatalf("after Run: %v, events %v", st, evs)
+	}
+}
+
+// Shutdown stops what the Manager supervises and waits; a daemon that
+// ignores its stop signal gets SIGKILL at its StopTimeout.
+func TestManagerShutdown(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{EventBuffer: 1}) // a lagging consumer: events wait, nothing spins
+	m.Add(Spec{Name: "polite", Func: "sleep", StartSecs: -1})
+	m.Add(Spec{Name: "deaf", Func: "stubborn", StartSecs: -1, StopTimeout: 200 * time.Millisecond})
+	w := &watcher{t: t, m: m}
+	m.Start()
+	w.until("running", func() bool { return allIn(m, Running) })
+	waitFor(t, "stubborn's ready line", func() bool {
+		b, _ := os.ReadFile(daemonOf(m, "deaf").LogFile())
+		return strings.Contains(string(b), "ready")
+	}, func() string { return "" })
+	start := time.Now()
+	if err := m.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !allIn(m, Stopped) || time.Since(start) < 200*time.Millisecond {
+		t.Fatalf("Shutdown returned after %v with %+v", time.Since(start), m.Status())
+	}
+	// The events wait, in order, for the consumer: each Poll hands on what
+	// fits in the channel.
+	var reasons []string
+	waitFor(t, "the stop events", func() bool {
+		m.Poll(time.Now())
+		for {
+			select {
+			case ev := <-m.Events():
+				if ev.To == Stopped {
+					reasons = append(reasons, ev.Daemon+":"+ev.Reason.String())
+				}
+				continue
+			default:
+			}
+			return len(reasons) >= 2
+		}
+	}, func() string { return fmt.Sprint(reasons) })
+	slices.Sort(reasons)
+	if strings.Join(reasons, " ") != "deaf:stop-timeout polite:requested" {
+		t.Fatalf("stop events %v", reasons)
 	}
 }
 
@@ -395,10 +449,10 @@ func TestManagerDirectDaemonStop(t *testing.T) {
 	w := &watcher{t: t, m: m}
 	m.Start()
 	w.until("running", w.state("direct", Running))
-	first := m.Daemon("direct").PID()
-	m.Daemon("direct").Restart(nil)
-	w.until("restarted", func() bool { d := m.Daemon("direct"); return d.State() == Running && d.PID() != first })
-	m.Daemon("direct").Stop()
+	first := daemonOf(m, "direct").PID()
+	daemonOf(m, "direct").Restart(nil)
+	w.until("restarted", func() bool { d := daemonOf(m, "direct"); return d.State() == Running && d.PID() != first })
+	daemonOf(m, "direct").Stop()
 	w.until("stopped", w.state("direct", Stopped))
 	m.Poll(time.Now().Add(time.Minute))
 	if st := m.Status()[0]; st.State != Stopped || st.WantUp {
@@ -480,7 +534,7 @@ func TestManagerDataAndSignal(t *testing.T) {
 	w := &watcher{t: t, m: m}
 	m.Start("echo")
 	w.until("echo running", w.state("echo", Running))
-	d := m.Daemon("echo")
+	d := daemonOf(m, "echo")
 	first := d.PID()
 	waitFor(t, "the data in the log", func() bool {
 		b, _ := os.ReadFile(d.LogFile())
@@ -499,4 +553,41 @@ func TestManagerDataAndSignal(t *testing.T) {
 		b, _ := os.ReadFile(d.LogFile())
 		return strings.Count(string(b), `data="hi"`) == 2
 	}, func() string { b, _ := os.ReadFile(d.LogFile()); return string(b) })
+}
+
+// Events that do not fit wait for a consumer that lags, in order, and the
+// Manager does not spin meanwhile: its wake-ups slow down.
+func TestManagerLaggingConsumer(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{EventBuffer: 1})
+	for i := range 3 {
+		m.Add(Spec{Name: fmt.Sprint("lag", i), Func: "sleep", StartSecs: -1})
+	}
+	m.Start()
+	wakes := 0
+	deadline := time.After(time.Second)
+	for done := false; !done; {
+		select {
+		case <-m.Wake():
+			wakes++
+			m.Poll(time.Now())
+		case <-deadline:
+			done = true
+		}
+	}
+	if wakes > 40 {
+		t.Fatalf("%d wake-ups in 1s with nobody reading Events", wakes)
+	}
+	var seqs = map[string]uint64{}
+	w := &watcher{t: t, m: m}
+	w.until("every event delivered, in order", func() bool {
+		for _, ev := range w.events {
+			if ev.Seq != seqs[ev.Daemon]+1 {
+				t.Fatalf("event %v after seq %d", ev, seqs[ev.Daemon])
+			}
+			seqs[ev.Daemon] = ev.Seq
+		}
+		w.events = nil
+		return allIn(m, Running) && len(seqs) == 3 && seqs["lag0"] >= 2 && seqs["lag1"] >= 2 && seqs["lag2"] >= 2
+	})
 }

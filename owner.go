@@ -18,9 +18,11 @@ type owner struct {
 	hubErr       error
 	members      []*Daemon // by slot; nil where one was removed
 	due          dueHeap
-	touched      []*Daemon // daemons with work for this Poll
-	spare        []*Daemon // the other buffer of touched, reused so a Poll allocates nothing
-	armed        time.Time // the timer's deadline
+	touched      []*Daemon     // daemons with work for this Poll
+	spare        []*Daemon     // the other buffer of touched, reused so a Poll allocates nothing
+	armed        time.Time     // the timer's deadline
+	retryAt      time.Time     // when to try again to deliver what did not fit on events
+	retryDelay   time.Duration // ... and how long it waited last
 	wake         chan struct{}
 	events       chan Event // nil until asked for (lone Daemon) or made (Manager)
 	pending      []Event    // events the channel could not take yet
@@ -178,6 +180,9 @@ func (o *owner) settle(d *Daemon, now time.Time) {
 		d.f.writeStatus(d.rec)
 	}
 	d.recDirty = false
+	if d.exitDirty {
+		d.recordExit()
+	}
 	o.schedule(d, d.nextDue())
 }
 
@@ -208,14 +213,18 @@ func (o *owner) armTimer() {
 	if len(o.due) > 0 {
 		next = o.due[0].due
 	}
+	if !o.retryAt.IsZero() && (next.IsZero() || o.retryAt.Before(next)) {
+		next = o.retryAt
+	}
 	if !next.Equal(o.armed) {
 		o.hub.arm(next)
 		o.armed = next
 	}
 }
 
-// deliver sends waiting events while the channel has room; if some are
-// left, Wake fires so that a later Poll sends them.
+// deliver sends waiting events while the channel has room. What is left
+// waits for a later Poll: the timer wakes the caller again a little later
+// (not at once, which would spin while a consumer lags).
 func (o *owner) deliver() {
 	if o.events == nil || len(o.pending) == 0 {
 		return
@@ -231,10 +240,26 @@ loop:
 		}
 	}
 	o.pending = o.pending[:copy(o.pending, o.pending[sent:])]
+	switch {
+	case len(o.pending) == 0:
+		o.retryAt, o.retryDelay = time.Time{}, 0
+	case sent > 0 || o.retryDelay == 0:
+		o.retryDelay = deliverRetry
+	default: // the consumer took nothing since: look less often
+		o.retryDelay = min(2*o.retryDelay, deliverRetryMax)
+	}
 	if len(o.pending) > 0 {
-		o.signal()
+		o.retryAt = time.Now().Add(o.retryDelay)
+		o.armTimer()
 	}
 }
+
+// deliverRetry is how soon events that did not fit on Events are tried
+// again, doubling up to deliverRetryMax while the consumer takes none.
+const (
+	deliverRetry    = 2 * time.Millisecond
+	deliverRetryMax = 250 * time.Millisecond
+)
 
 // signal sends a wake-up without ever blocking.
 func (o *owner) signal() {

@@ -3,6 +3,8 @@ package launcher
 import (
 	"errors"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -36,6 +38,17 @@ func (p *process) check() (exited bool, st *ExitStatus, err error) {
 	if p.done {
 		return true, nil, nil
 	}
+	if !p.own {
+		if other, ok := spawned.Load(p.pid); ok && other != p {
+			// Another Daemon of this program spawned it and reaps it (its
+			// status is that one's); this one only sees that it exited.
+			if !p.alive() {
+				p.done = true
+				return true, nil, nil
+			}
+			return false, nil, nil
+		}
+	}
 	var info unix.Siginfo
 	wait := func() error {
 		switch {
@@ -57,6 +70,7 @@ func (p *process) check() (exited bool, st *ExitStatus, err error) {
 			return false, nil, nil // still running
 		}
 		p.done = true
+		spawned.CompareAndDelete(p.pid, p)
 		switch info.Code {
 		case 1: // CLD_EXITED
 			return true, &ExitStatus{Code: int(c.status)}, nil
@@ -131,8 +145,18 @@ func (p *process) exitInfo() *ExitStatus {
 	return statusFromWait(syscall.WaitStatus(info.Exit_code))
 }
 
-// close releases the pidfd. The process is not touched.
+// spawned holds the processes this program's Daemons spawned and have not
+// reaped: another Daemon of this program that watches the same daemon (a
+// lone observer beside a Manager) never reaps one, so its spawner gets
+// the status.
+var spawned sync.Map // pid → *process
+
+// close releases the pidfd. The process is not touched; if it is ours and
+// not reaped, any Daemon of this program may reap it from now on.
 func (p *process) close() {
+	if p.own && !p.done {
+		spawned.CompareAndDelete(p.pid, p)
+	}
 	if p.pidfd >= 0 {
 		unix.Close(p.pidfd)
 		p.pidfd = -1
@@ -182,4 +206,39 @@ func openProcess(pid int) (*process, procStat, error) {
 	p.start = st.startTicks
 	p.group = st.pgrp == pid
 	return p, st, nil
+}
+
+// ReapOrphans reaps the exited children of this process that no Daemon of
+// it spawned: orphans reparented to it, as happens to PID 1 in a container
+// or to a child subreaper (prctl PR_SET_CHILD_SUBREAPER). It returns their
+// pids. The daemons' own processes are left to their Daemons, so their
+// exit statuses are not lost; a process a Daemon adopted that exits as
+// this process's child has its status read back (PIDFD_INFO_EXIT).
+//
+// It is for a program that is an init (`launcher up --init`); call it when
+// SIGCHLD arrives. It never blocks: it lists this process's children in
+// /proc/self/task/*/children and reaps each exited one by its pid.
+func ReapOrphans() []int {
+	var reaped []int
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			pid, err := strconv.Atoi(f)
+			if err != nil || pid <= 1 {
+				continue
+			}
+			if _, ours := spawned.Load(pid); ours {
+				continue
+			}
+			var info unix.Siginfo
+			if unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG, nil) == nil && siginfoChild(&info).pid != 0 {
+				reaped = append(reaped, pid)
+			}
+		}
+	}
+	return reaped
 }

@@ -8,6 +8,9 @@ package launcher
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,7 +77,7 @@ func TestOneExitConstantWaitid(t *testing.T) {
 		return orig(idType, id, info, options, rusage)
 	}
 	t.Cleanup(func() { waitid = orig })
-	victim := m.Daemon("d00500")
+	victim := daemonOf(m, "d00500")
 	old := victim.PID()
 	if err := victim.Signal(unix.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -103,5 +106,78 @@ func BenchmarkManagerPollIdle(b *testing.B) {
 				m.Poll(time.Now())
 			}
 		})
+	}
+}
+
+// An idle Manager with 1000 daemons and their watched pid dir costs
+// nothing: no wake-up and no CPU time beyond 2 ms in 10 s (-long; by
+// default 200 daemons for 2 s). It runs in a process of its own, so the
+// CPU time is the Manager's.
+func TestManagerIdleCostsNothing(t *testing.T) {
+	n, idle := 200, 2*time.Second
+	if *long {
+		n, idle = 1000, 10*time.Second
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "LAUNCHER_TEST_CONTROLLER=idle-manager", "LT_PIDDIR="+t.TempDir(),
+		fmt.Sprintf("LT_N=%d", n), "LT_IDLE="+idle.String(), "GORACE=atexit_sleep_ms=0")
+	t.Cleanup(func() {
+		if cmd.Process != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("idle manager: %v, said %q", err, out)
+	}
+	var wakes int
+	var ns int64
+	if _, err := fmt.Sscanf(string(out), "wakes %d cpu %d", &wakes, &ns); err != nil {
+		t.Fatalf("idle manager said %q", out)
+	}
+	cpu := time.Duration(ns)
+	t.Logf("%d daemons idle for %v: %d wake-ups, %v CPU", n, idle, wakes, cpu)
+	if wakes != 0 || cpu > 2*time.Millisecond && !raceEnabled {
+		t.Fatalf("%d daemons idle for %v: %d wake-ups, %v CPU; want none, at most 2ms", n, idle, wakes, cpu)
+	}
+}
+
+// ReapOrphans reaps an orphan reparented to this process (a subreaper, as
+// an init is), and leaves a daemon's own process to its Daemon, whose exit
+// status is then not lost.
+func TestReapOrphans(t *testing.T) {
+	spec := testSpec(t, "kept", "")
+	spec.Command = []string{"sh", "-c", "sleep 0.3; exit 5"}
+	spec.StartSecs = time.Minute
+	d := newDaemon(t, spec)
+	if err := d.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	daemonPID := d.PID()
+	// An orphan: sh starts sleep and exits; sleep comes to this process.
+	out, err := exec.Command("sh", "-c", "sleep 0.05 & echo $!").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var orphan int
+	fmt.Sscan(string(out), &orphan)
+	if orphan <= 1 {
+		t.Fatalf("orphan pid %q", out)
+	}
+	var reaped []int
+	waitFor(t, "the orphan reaped", func() bool {
+		reaped = append(reaped, ReapOrphans()...)
+		return slices.Contains(reaped, orphan)
+	}, func() string { return fmt.Sprint(reaped) })
+	evs := waitState(t, d, Stopped)
+	var exit *ExitStatus
+	for _, ev := range evs {
+		if ev.To == Zombie {
+			exit = ev.Exit
+		}
+	}
+	if exit == nil || exit.Code != 5 || slices.Contains(reaped, daemonPID) {
+		t.Fatalf("the daemon's exit %v (events %v); reaped %v", exit, evs, reaped)
 	}
 }

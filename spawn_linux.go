@@ -43,13 +43,15 @@ func spawn(r spawnRequest) (*process, error) {
 		Dir:   r.dir,
 		Env:   env,
 		Files: r.files(),
-		Sys:   &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd, Credential: cred},
+		Sys: &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd, Credential: cred,
+			UseCgroupFD: r.cgroup >= 0, CgroupFD: r.cgroup},
 	}
 	pid, err := syscall.ForkExec(path, argv, attr)
 	if err != nil {
 		return nil, err
 	}
 	p := &process{pid: pid, pidfd: pidfd, own: true, group: true}
+	spawned.Store(pid, p)
 	if st, err := readProcStat(pid); err == nil {
 		p.start = st.startTicks
 	}

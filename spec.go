@@ -22,6 +22,15 @@ const (
 	// inherit it): then the daemon is a Zombie until they exit, and Stop
 	// or ForceStop of the Zombie signals its process group.
 	KillProcess
+	// KillCgroup runs the daemon in a cgroup v2 of its own, <base>/<name>
+	// (see CgroupBase), which it is spawned straight into: nothing it forks
+	// escapes it, whatever it does to its session. Stop signals every
+	// process in it once, StopTimeout ends them all with cgroup.kill, and
+	// the daemon is gone when the cgroup is empty (then removed). Status
+	// reports the whole tree's CPU time, memory and processes, and the
+	// limits MemoryMax, CPUMax and PidsMax apply. Without a usable cgroup
+	// v2, New fails with ErrNoCgroup: there is no silent fallback.
+	KillCgroup
 )
 
 // Spec describes one daemon. It is a plain struct: the zero value of every
@@ -75,8 +84,22 @@ type Spec struct {
 	// an exit before that is start-failed. Default: 1s. Negative: running
 	// at the first Poll.
 	StartSecs time.Duration
-	// KillMode: KillGroup (default) or KillProcess.
+	// KillMode: KillGroup (default), KillProcess or KillCgroup.
 	KillMode KillMode
+	// CgroupBase is the cgroup v2 dir under which KillCgroup daemons get
+	// their cgroups. Default: the controller's own cgroup's subtree,
+	// <own>/launcher, when it is delegated to this user; else, as root,
+	// <cgroup2 mount>/launcher.
+	CgroupBase string
+	// MemoryMax, CPUMax and PidsMax limit a KillCgroup daemon's whole tree:
+	// memory in bytes (memory.max; over it the kernel's OOM killer ends a
+	// process), CPU in CPUs (cpu.max: 0.5 is half of one, over 100ms
+	// periods), processes (pids.max: a fork over it fails). Default: none.
+	// A limit whose cgroup controller is not available is an error at New
+	// (ErrNoController).
+	MemoryMax int64
+	CPUMax    float64
+	PidsMax   int64
 	// LogMaxBytes rotates the log once it is this large: its head moves to
 	// <name>.log.1 (older ones to .2 ... up to LogBackups) while the daemon
 	// keeps writing; see Daemon.Poll. Poll then looks at the log's size

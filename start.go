@@ -31,6 +31,9 @@ type spawnRequest struct {
 	lock  int
 	// notify, when >= 0, is given to the child as fd notifyNum (ReadyFD).
 	notify, notifyNum int
+	// cgroup, when >= 0, is the cgroup dir the child is spawned into
+	// (KillCgroup).
+	cgroup int
 }
 
 // openLog opens the log for appending, never through a symlink, and only
@@ -142,6 +145,12 @@ func (d *Daemon) spawnNow(now time.Time) error {
 			}
 		}
 	}
+	if req.cgroup, err = d.containSpawn(); err != nil {
+		return err
+	}
+	if req.cgroup >= 0 {
+		defer unix.Close(req.cgroup)
+	}
 	// The marker goes first, so it is in the log before any line of the
 	// daemon's; the pid is in the exit marker and the records.
 	writeMarker(req.log, now, "starting "+d.spec.Name)
@@ -167,6 +176,7 @@ func (d *Daemon) spawnNow(now time.Time) error {
 	}
 	d.proc, d.mainExited = p, false
 	d.genSeen = d.wantRec.Gen
+	d.startedHere, d.outdated = true, false
 	d.statusText = ""
 	d.watchProc()
 	if d.notify != nil {
@@ -180,7 +190,7 @@ func (d *Daemon) spawnNow(now time.Time) error {
 func (d *Daemon) spawnRequest(lockfd int) (spawnRequest, identity, error) {
 	s := d.spec
 	req := spawnRequest{dir: s.Dir, umask: s.Umask, cred: d.cred, lock: lockfd, stdin: -1, log: -1,
-		notify: -1, notifyNum: s.NotifyFD}
+		notify: -1, notifyNum: s.NotifyFD, cgroup: -1}
 	id := identity{BootID: bootID(), PIDNS: pidNS(), LockFD: lockFD, Token: newToken()}
 	env := os.Environ()
 	if s.Func != "" {

@@ -631,24 +631,3 @@ func TestEventString(t *testing.T) {
 		})
 	}
 }
-
-// fmtActs formats an action set for failure messages.
-func fmtActs(a action) string {
-	if a == 0 {
-		return "none"
-	}
-	var names []string
-	for _, n := range []struct {
-		bit  action
-		name string
-	}{{actSpawn, "spawn"}, {actSignalStop, "signal-stop"}, {actKill, "kill"}, {actCheckGone, "check-gone"}, {actRemoveFiles, "remove-files"}} {
-		if a&n.bit != 0 {
-			names = append(names, n.name)
-			a &^= n.bit
-		}
-	}
-	if a != 0 {
-		names = append(names, fmt.Sprintf("%#x", uint8(a)))
-	}
-	return strings.Join(names, "|")
-}

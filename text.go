@@ -44,9 +44,9 @@ func (r *Reason) UnmarshalText(b []byte) (err error) {
 	return err
 }
 
-var killModeNames = []string{"group", "process"}
+var killModeNames = []string{"group", "process", "cgroup"}
 
-// String returns "group" or "process".
+// String returns "group", "process" or "cgroup".
 func (k KillMode) String() string {
 	if int(k) < len(killModeNames) {
 		return killModeNames[k]
@@ -57,7 +57,7 @@ func (k KillMode) String() string {
 // MarshalText returns the kill mode's name, as configs write it.
 func (k KillMode) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
-// UnmarshalText parses "group" or "process".
+// UnmarshalText parses "group", "process" or "cgroup".
 func (k *KillMode) UnmarshalText(b []byte) (err error) {
 	*k, err = unmarshalName[KillMode]("kill mode", killModeNames, b)
 	return err
@@ -149,6 +149,10 @@ type statusJSON struct {
 	StatusText  string      `json:"status_text,omitempty"`
 	CPUSecs     float64     `json:"cpu_seconds"`
 	RSSBytes    int64       `json:"rss_bytes"`
+	TreeCPUSecs *float64    `json:"tree_cpu_seconds,omitempty"`
+	TreeMemory  *int64      `json:"tree_memory_bytes,omitempty"`
+	TreeProcs   *int64      `json:"tree_processes,omitempty"`
+	Outdated    bool        `json:"outdated,omitempty"`
 	Problem     string      `json:"problem,omitempty"`
 	Supervisor  int         `json:"supervisor,omitempty"`
 	Restarts    int         `json:"restarts"`
@@ -163,11 +167,22 @@ func (st Status) MarshalJSON() ([]byte, error) {
 	if st.WantUp {
 		wanted = "up"
 	}
-	return json.Marshal(statusJSON{Name: st.Name, State: st.State, Reason: st.Reason, Seq: st.Seq,
+	j := statusJSON{Name: st.Name, State: st.State, Reason: st.Reason, Seq: st.Seq,
 		PID: st.PID, Since: st.Since, UptimeSecs: st.Uptime.Seconds(), LastExit: st.LastExit,
 		Enabled: st.Enabled, Wanted: wanted, StatusText: st.StatusText, CPUSecs: st.CPUTime.Seconds(),
 		RSSBytes: st.RSS, Problem: st.Problem, Supervisor: st.Supervisor, Restarts: st.Restarts,
-		GaveUp: st.GaveUp, NextRestart: st.NextRestart})
+		GaveUp: st.GaveUp, NextRestart: st.NextRestart, Outdated: st.Outdated}
+	if st.TreeCPU >= 0 { // unknown (-1) is left out, never shown as 0
+		secs := st.TreeCPU.Seconds()
+		j.TreeCPUSecs = &secs
+	}
+	if st.TreeMemory >= 0 {
+		j.TreeMemory = &st.TreeMemory
+	}
+	if st.TreeProcs >= 0 {
+		j.TreeProcs = &st.TreeProcs
+	}
+	return json.Marshal(j)
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -180,7 +195,17 @@ func (st *Status) UnmarshalJSON(b []byte) error {
 		Uptime: time.Duration(j.UptimeSecs * float64(time.Second)), LastExit: j.LastExit, Enabled: j.Enabled,
 		StatusText: j.StatusText, CPUTime: time.Duration(j.CPUSecs * float64(time.Second)), RSS: j.RSSBytes,
 		Problem: j.Problem, WantUp: j.Wanted == "up", Supervisor: j.Supervisor, Restarts: j.Restarts,
-		GaveUp: j.GaveUp, NextRestart: j.NextRestart}
+		GaveUp: j.GaveUp, NextRestart: j.NextRestart, TreeCPU: -1, TreeMemory: -1, TreeProcs: -1,
+		Outdated: j.Outdated}
+	if j.TreeCPUSecs != nil {
+		st.TreeCPU = time.Duration(*j.TreeCPUSecs * float64(time.Second))
+	}
+	if j.TreeMemory != nil {
+		st.TreeMemory = *j.TreeMemory
+	}
+	if j.TreeProcs != nil {
+		st.TreeProcs = *j.TreeProcs
+	}
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -118,5 +119,19 @@ func TestEventJSON(t *testing.T) {
 	want := `{"seq":3,"time":"2026-12-03T10:00:00Z","daemon":"web","from":"running","to":"zombie","reason":"crashed","pid":42,"exit":"exit status 1","error":"boom"}`
 	if string(b) != want {
 		t.Errorf("got  %s\nwant %s", b, want)
+	}
+}
+
+// Errors finds every daemon's error in a joined one, in order.
+func TestErrorsOfJoin(t *testing.T) {
+	t.Parallel()
+	err := errors.Join(&Error{Op: "start", Daemon: "a", Err: ErrDisabled},
+		fmt.Errorf("wrapped: %w", &Error{Op: "start", Daemon: "b", Err: ErrExec}), errors.New("other"))
+	var names []string
+	for _, le := range Errors(err) {
+		names = append(names, le.Daemon)
+	}
+	if strings.Join(names, " ") != "a b" || Errors(nil) != nil {
+		t.Fatalf("Errors = %v", names)
 	}
 }

@@ -29,7 +29,7 @@ type hub struct {
 	inner, tfd, ifd int
 	dirs            map[string]*dirWatch // by path
 	wds             map[int32]*dirWatch  // by inotify watch descriptor
-	fileWds         map[int32]*Daemon    // watches on single files: readiness files
+	fileWds         map[int32]fileWatch  // watches on single files: readiness files, logs
 
 	xw       *exitWatch // the proc connector, as root, once a non-child is adopted
 	xwFailed bool       // ... could not be had: do not try again
@@ -58,7 +58,7 @@ const inotifyMask = unix.IN_MOVED_TO | unix.IN_CREATE | unix.IN_DELETE | unix.IN
 
 func newHub(wake chan struct{}) (*hub, error) {
 	h := &hub{inner: -1, tfd: -1, ifd: -1, outer: -1, evfd: -1, wake: wake,
-		dirs: map[string]*dirWatch{}, wds: map[int32]*dirWatch{}, fileWds: map[int32]*Daemon{}}
+		dirs: map[string]*dirWatch{}, wds: map[int32]*dirWatch{}, fileWds: map[int32]fileWatch{}}
 	var err error
 	if h.inner, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 		return nil, err
@@ -186,9 +186,9 @@ func (h *hub) readChanges(fn func(d *Daemon, kinds fileKind)) {
 						fn(d, all)
 					}
 				}
-			case h.fileWds[ev.Wd] != nil:
+			case h.fileWds[ev.Wd].d != nil:
 				if ev.Mask&unix.IN_IGNORED == 0 {
-					fn(h.fileWds[ev.Wd], fileReady)
+					fn(h.fileWds[ev.Wd].d, h.fileWds[ev.Wd].kind)
 				}
 			default:
 				w := h.wds[ev.Wd]
@@ -204,14 +204,21 @@ func (h *hub) readChanges(fn func(d *Daemon, kinds fileKind)) {
 	}
 }
 
-// watchFile watches one file for writes (a readiness file whose daemon
-// writes without closing); -1 when it cannot.
-func (h *hub) watchFile(path string, d *Daemon) int32 {
+// fileWatch is whose a watch on a single file is, and which file.
+type fileWatch struct {
+	d    *Daemon
+	kind fileKind
+}
+
+// watchFile watches one file of d's for writes (a readiness file whose
+// daemon writes without closing, a log that may grow past LogMaxBytes);
+// -1 when it cannot.
+func (h *hub) watchFile(path string, d *Daemon, kind fileKind) int32 {
 	wd, err := unix.InotifyAddWatch(h.ifd, path, unix.IN_MODIFY|unix.IN_CLOSE_WRITE)
 	if err != nil {
 		return -1
 	}
-	h.fileWds[int32(wd)] = d
+	h.fileWds[int32(wd)] = fileWatch{d, kind}
 	return int32(wd)
 }
 

@@ -106,7 +106,10 @@ func (b *bench) measureCLI() error {
 			name = "d0"
 		}
 		// launcher
-		d := b.m.Daemon(name)
+		d, err := b.m.Daemon(name)
+		if err != nil {
+			return err
+		}
 		stopped := func() bool { return d.State() == launcher.Stopped }
 		toExit, ret, err := b.stopRun([]string{b.cli, "-c", cfg, "stop", name}, d.PID(), b.m, stopped)
 		if err != nil {

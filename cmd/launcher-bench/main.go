@@ -291,7 +291,9 @@ func (b *bench) sampleDuringStart(done <-chan error) error {
 		default:
 		}
 		t := time.Now()
-		b.m.Daemon(name).Status()
+		if d, err := b.m.Daemon(name); err == nil {
+			d.Status()
+		}
 		b.duringStart = append(b.duringStart, time.Since(t))
 		time.Sleep(100 * time.Microsecond)
 	}
@@ -404,7 +406,10 @@ func since(from, to int64) time.Duration {
 // is a crash: the Manager restarts it. SIGTERM is a Stop, after which d0
 // is started again (not timed).
 func (b *bench) trial(sig syscall.Signal) (t times, err error) {
-	d := b.m.Daemon("d0")
+	d, err := b.m.Daemon("d0")
+	if err != nil {
+		return t, err
+	}
 	old, newPID, exited := d.PID(), 0, false
 	if err := b.quiet(b.m); err != nil {
 		return t, err
@@ -559,7 +564,11 @@ func (b *bench) measureCalls() error {
 	}
 	allRuns := max(5, min(200, 200_000/b.n))
 	for _, s := range []sample{
-		{&b.statusOne, 2000, func(m *launcher.Manager, name string) { m.Daemon(name).Status() }},
+		{&b.statusOne, 2000, func(m *launcher.Manager, name string) {
+			if d, err := m.Daemon(name); err == nil {
+				d.Status()
+			}
+		}},
 		{&b.pollIdle, 2000, func(m *launcher.Manager, name string) { m.Poll(time.Now()) }},
 		{&b.statusAll, allRuns, func(m *launcher.Manager, name string) { m.Status() }},
 	} {
@@ -569,9 +578,8 @@ func (b *bench) measureCalls() error {
 			name string
 			out  *[]time.Duration
 		}{{b.m, "d" + strconv.Itoa(b.n/2), &l}, {b.mini, "m0", &f}} {
-			d := mm.m.Daemon(mm.name)
-			if d == nil {
-				return fmt.Errorf("no daemon %s", mm.name)
+			if _, err := mm.m.Daemon(mm.name); err != nil {
+				return err
 			}
 			for range s.runs {
 				t := time.Now()

@@ -15,11 +15,35 @@ import (
 	"github.com/proclauncher/launcher"
 )
 
-// cli is one run of a command against one config.
+// cli is one run of a command.
 type cli struct {
-	cfg            *config
+	configPath     string // -c; "" to look for it
 	stdout, stderr io.Writer
-	flags          *commandFlags
+	cmd            *command
+	opts           *options
+	paint          painter // for stdout
+	cfg            *config // once config has loaded it
+}
+
+// config loads the config, once.
+func (c *cli) config() (*config, error) {
+	if c.cfg == nil {
+		cfg, err := loadConfig(c.configPath)
+		if err != nil {
+			return nil, err
+		}
+		c.cfg = cfg
+	}
+	return c.cfg, nil
+}
+
+// checkNames loads the config and refuses names it does not have.
+func (c *cli) checkNames(names []string) error {
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	return cfg.checkNames(names)
 }
 
 // manager adds the named daemons of the config (all of them when names
@@ -71,15 +95,6 @@ func (c *config) withDeps(names []string) map[string]bool {
 	return want
 }
 
-// allNames is every daemon of the config.
-func (c *config) allNames() []string {
-	var names []string
-	for _, s := range c.daemons {
-		names = append(names, s.Name)
-	}
-	return names
-}
-
 // drive runs the Manager's loop until done says so or ctx ends; onEvent
 // sees every event. It returns ctx's error, if that ended it.
 func drive(ctx context.Context, m *launcher.Manager, done func() bool, onEvent func(launcher.Event)) error {
@@ -112,11 +127,21 @@ func drive(ctx context.Context, m *launcher.Manager, done func() bool, onEvent f
 	}
 }
 
-// control runs start, stop, restart, force-stop, enable and disable.
-func (c *cli) control(cmd string, names []string) error {
-	timeout, err := time.ParseDuration(c.flags.timeout)
-	if err != nil || timeout <= 0 {
-		return &usageError{cmd + ": --timeout: " + c.flags.timeout + " is not a duration"}
+// control returns the run func of a command that makes a request of
+// the named daemons (start, stop, restart, force-stop, enable, disable).
+func control(a action) func(c *cli, names []string) error {
+	return func(c *cli, names []string) error { return c.control(a, names) }
+}
+
+// control makes a's request of the named daemons (all without names) and
+// waits until each got where a takes it, or failed, or --timeout passed.
+func (c *cli) control(a action, names []string) error {
+	timeout := c.opts.timeout
+	if a.reached != nil && timeout <= 0 {
+		return &usageError{cmd: c.cmd, msg: "--timeout must be positive"}
+	}
+	if err := c.checkNames(names); err != nil {
+		return err
 	}
 	if len(names) == 0 {
 		names = c.cfg.allNames()
@@ -135,22 +160,11 @@ func (c *cli) control(cmd string, names []string) error {
 	}
 	before := map[string]int{}
 	for _, n := range names {
-		before[n] = m.Daemon(n).PID()
+		before[n] = daemonOf(m, n).PID()
 	}
-	var reqErr error
-	switch cmd {
-	case "start":
-		reqErr = m.Start(names...)
-	case "stop":
-		reqErr = m.Stop(names...)
-	case "force-stop":
-		reqErr = m.ForceStop(names...)
-	case "restart":
-		reqErr = m.Restart(names...)
-	case "enable":
-		return errors.Join(append(addErrs, m.Enable(names...))...)
-	case "disable":
-		return errors.Join(append(addErrs, m.Disable(names...))...)
+	reqErr := a.request(m, names...)
+	if a.reached == nil {
+		return errors.Join(append(addErrs, reqErr)...)
 	}
 	// A daemon that could not be asked (disabled, say) is not waited for.
 	failed := failedDaemons(reqErr)
@@ -160,36 +174,39 @@ func (c *cli) control(cmd string, names []string) error {
 			waitFor = append(waitFor, n)
 		}
 	}
-	// reached says whether a daemon got where the command takes it: with
-	// --wait the end state, without it far enough that no controller is
-	// needed any more (spawned, or signalled).
-	reached := func(n string) bool {
-		d := m.Daemon(n)
-		st := d.State()
-		switch {
-		case cmd == "start" && c.flags.wait:
-			return st == launcher.Running
-		case cmd == "start":
-			return st != launcher.Stopped
-		case cmd == "restart" && c.flags.wait:
-			return st == launcher.Running && d.PID() != before[n]
-		case cmd == "restart":
-			return (st == launcher.Starting || st == launcher.Running) && d.PID() != before[n]
-		case c.flags.wait:
-			return st == launcher.Stopped
-		default:
-			return st == launcher.Stopping || st == launcher.Stopped
-		}
-	}
+	cmd, wait := c.cmd.name, c.opts.wait
+	reached := func(n string) bool { return a.reached(daemonOf(m, n), wait, before[n]) }
 	progress := newProgress(c.stderr, cmd)
-	gaveUp := map[string]bool{}
-	started := map[string]bool{} // a start of this command's was seen
+	gaveUp := map[string]bool{}                // failed, or cannot start: not waited for
+	started := map[string]bool{}               // a start of this command's was seen
+	exits := map[string]*launcher.ExitStatus{} // the last exit seen
+	var problems []error
+	// failedDep returns a daemon that n runs after (directly or not)
+	// and that failed to start: n cannot start now.
+	var failedDep func(n string) string
+	failedDep = func(n string) string {
+		for _, dep := range c.cfg.spec(n).After {
+			if gaveUp[dep] {
+				return dep
+			}
+			if f := failedDep(dep); f != "" {
+				return f
+			}
+		}
+		return ""
+	}
 	done := func() bool {
 		var waiting []string
 		for _, n := range waitFor {
-			if !reached(n) && !gaveUp[n] {
-				waiting = append(waiting, n+" "+m.Daemon(n).State().String())
+			if reached(n) || gaveUp[n] {
+				continue
 			}
+			if dep := failedDep(n); dep != "" && a.starts {
+				gaveUp[n] = true
+				problems = append(problems, fmt.Errorf("%s %s: not started: %s, which it runs after, failed", cmd, n, dep))
+				continue
+			}
+			waiting = append(waiting, n+" "+daemonOf(m, n).State().String())
 		}
 		progress.show(waiting)
 		return len(waiting) == 0
@@ -198,24 +215,38 @@ func (c *cli) control(cmd string, names []string) error {
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var problems []error
-	err = drive(ctx, m, done, func(ev launcher.Event) {
-		if !contains(waitFor, ev.Daemon) {
+	reported := false // a failure was written to stderr already
+	fail := func(ev launcher.Event) {
+		gaveUp[ev.Daemon] = true
+		msg := fmt.Sprintf("%s %s: %s", cmd, ev.Daemon, describe(ev, exits[ev.Daemon]))
+		if !a.starts {
+			problems = append(problems, errors.New(msg))
 			return
+		}
+		progress.done()
+		c.reportFailure(daemonOf(m, ev.Daemon), msg)
+		reported = true
+	}
+	err := drive(ctx, m, done, func(ev launcher.Event) {
+		if !slices.Contains(waitFor, ev.Daemon) {
+			return
+		}
+		if ev.Exit != nil {
+			exits[ev.Daemon] = ev.Exit
 		}
 		switch {
 		case ev.Reason == launcher.ReasonGaveUp, ev.Err != nil && ev.To == launcher.Stopped:
-			gaveUp[ev.Daemon] = true
-			problems = append(problems, fmt.Errorf("%s %s: %s", cmd, ev.Daemon, describe(ev)))
-		case cmd == "start" || cmd == "restart":
+			fail(ev)
+		case a.starts:
 			if ev.To == launcher.Starting {
 				started[ev.Daemon] = true
 			}
-			// With --wait, a daemon that ends after it was started
-			// failed; supervision may still restart it (in `up`).
-			if ev.To == launcher.Stopped && ev.From != launcher.Stopped && started[ev.Daemon] && c.flags.wait {
-				problems = append(problems, fmt.Errorf("%s %s: %s", cmd, ev.Daemon, describe(ev)))
-				gaveUp[ev.Daemon] = true
+			// A daemon that ends after this command started it, and
+			// before it returns, failed (supervision may still restart
+			// it, in `up`). Without --wait that is seen only while
+			// others are awaited: those it runs after, say.
+			if ev.To == launcher.Stopped && ev.From != launcher.Stopped && started[ev.Daemon] {
+				fail(ev)
 			}
 		}
 	})
@@ -223,54 +254,76 @@ func (c *cli) control(cmd string, names []string) error {
 	if err != nil {
 		var waiting []string
 		for _, n := range waitFor {
-			if !reached(n) {
-				waiting = append(waiting, n+" is "+m.Daemon(n).State().String())
+			if !reached(n) && !gaveUp[n] {
+				waiting = append(waiting, n+" is "+daemonOf(m, n).State().String()+c.waitingOn(m, n))
 			}
 		}
 		problems = append(problems, fmt.Errorf("%s: gave up waiting after %v: %s", cmd, timeout, strings.Join(waiting, ", ")))
 	}
-	return errors.Join(append(append(addErrs, reqErr), problems...)...)
+	if err := errors.Join(append(append(addErrs, reqErr), problems...)...); err != nil {
+		return err
+	}
+	if reported {
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+// waitingOn says which daemons that n runs after do not run: " (after
+// db, which is stopped)"; "" when none.
+func (c *cli) waitingOn(m *launcher.Manager, n string) string {
+	var deps []string
+	for _, dep := range c.cfg.spec(n).After {
+		if d := daemonOf(m, dep); d != nil && d.State() != launcher.Running {
+			deps = append(deps, dep+", which is "+d.State().String())
+		}
+	}
+	if len(deps) == 0 || daemonOf(m, n).State() != launcher.Stopped {
+		return ""
+	}
+	return " (after " + strings.Join(deps, "; ") + ")"
+}
+
+// failureLogLines is how much of its log a failed start shows.
+const failureLogLines = 10
+
+// reportFailure writes msg and the end of d's log to stderr.
+func (c *cli) reportFailure(d *launcher.Daemon, msg string) {
+	fmt.Fprintf(c.stderr, "launcher: %s\n", msg)
+	lines, err := lastLines(d.LogFile(), failureLogLines)
+	if err != nil || len(lines) == 0 {
+		return
+	}
+	fmt.Fprintf(c.stderr, "launcher: the last lines of %s:\n", d.LogFile())
+	for _, l := range lines {
+		fmt.Fprintf(c.stderr, "  %s\n", l)
+	}
 }
 
 // failedDaemons names the daemons that err (a join of *launcher.Error)
 // is about.
 func failedDaemons(err error) map[string]bool {
 	out := map[string]bool{}
-	var walk func(error)
-	walk = func(err error) {
-		var le *launcher.Error
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-		} else if errors.As(err, &le) {
-			out[le.Daemon] = true
-		}
-	}
-	if err != nil {
-		walk(err)
+	for _, le := range launcher.Errors(err) {
+		out[le.Daemon] = true
 	}
 	return out
 }
 
-func describe(ev launcher.Event) string {
+// describe says why ev happened; exit is the daemon's last exit, which
+// the zombie → stopped event does not carry.
+func describe(ev launcher.Event, exit *launcher.ExitStatus) string {
 	s := ev.Reason.String()
 	if ev.Exit != nil {
-		s += ", " + ev.Exit.String()
+		exit = ev.Exit
+	}
+	if exit != nil {
+		s += ", " + exit.String()
 	}
 	if ev.Err != nil {
 		s += ": " + ev.Err.Error()
 	}
 	return s
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // progress shows one line of what is still awaited, on a terminal only.
@@ -282,7 +335,7 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, cmd string) *progress {
-	return &progress{w: w, cmd: cmd, tty: isTerminal(w)}
+	return &progress{w: w, cmd: cmd, tty: canRewrite(w)}
 }
 
 func (p *progress) show(waiting []string) {
@@ -302,21 +355,9 @@ func (p *progress) done() {
 	}
 }
 
-// isTerminal reports whether w is a terminal (a character device: close
-// enough, and the same on every unix).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0 && st.Mode()&os.ModeDevice != 0
-}
-
-// colour wraps s in an ANSI colour on a terminal, unless NO_COLOR is set.
-func colour(w io.Writer, code, s string) string {
-	if _, off := os.LookupEnv("NO_COLOR"); off || !isTerminal(w) {
-		return s
-	}
-	return "\033[" + code + "m" + s + "\033[0m"
+// daemonOf returns the Manager's daemon of that name: one a command added
+// (nil for any other name).
+func daemonOf(m *launcher.Manager, name string) *launcher.Daemon {
+	d, _ := m.Daemon(name)
+	return d
 }

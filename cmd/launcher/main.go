@@ -9,13 +9,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
 
 	"github.com/proclauncher/launcher"
-	"github.com/proclauncher/launcher/examples"
 )
 
 // main only maps run's error to an exit status.
@@ -24,45 +21,46 @@ func main() {
 	os.Exit(exitCode(run(os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
 }
 
-const usage = `usage: launcher [-c config.toml] command [flags] [daemon ...]
-
-Commands (no daemon names means all of them):
-  start       start daemons (and want them up)
-  stop        stop daemons (and want them down), in reverse dependency order
-  restart     stop, then start again
-  force-stop  kill daemons with SIGKILL
-  enable      allow daemons to start
-  disable     keep daemons from starting (running ones go on)
-  status      show a table, or --json; exit status 0 if all are running, 3 if not
-  log NAME    show the last lines of a log (-n N); -f follows it
-  up          supervise in the foreground: start, restart per policy, print
-              events; on SIGINT or SIGTERM stop all (--keep: leave them running)
-  version     print the version
-
-The config is -c FILE, else $LAUNCHER_CONFIG, else ./launcher.toml, else the
-built-in demo (examples/demo.toml).
-`
-
-// exitError is an exit status without a message (status says 3).
+// exitError is an exit status whose message, if any, was written already
+// (status says 3).
 type exitError struct{ code int }
 
 func (e *exitError) Error() string { return "exit status " + strconv.Itoa(e.code) }
 
-// usageError is a command line that makes no sense: exit status 2.
-type usageError struct{ msg string }
+// usageError is a command line that makes no sense: exit status 2. With a
+// command, its usage line follows the message; without one, a pointer to
+// help (or, with overview, the overview itself).
+type usageError struct {
+	cmd      *command
+	msg      string
+	overview bool
+}
 
-func (e *usageError) Error() string { return e.msg }
+func (e *usageError) Error() string {
+	if e.cmd != nil {
+		return e.cmd.name + ": " + e.msg
+	}
+	return e.msg
+}
 
 func exitCode(err error, stderr io.Writer) int {
-	var ee *exitError
 	var ue *usageError
-	switch {
-	case err == nil:
+	if err == nil {
 		return 0
-	case errors.As(err, &ee):
+	}
+	if ee, ok := err.(*exitError); ok {
 		return ee.code
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "launcher: %s\n%s", ue.msg, usage)
+	}
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "launcher: %s\n", ue.Error())
+		switch {
+		case ue.cmd != nil:
+			fmt.Fprintf(stderr, "%s\nRun \"launcher help %s\" for more.\n", usageLine(ue.cmd), ue.cmd.name)
+		case ue.overview:
+			writeOverview(stderr)
+		default:
+			fmt.Fprintln(stderr, `Run "launcher help" for the commands.`)
+		}
 		return 2
 	}
 	for _, line := range strings.Split(err.Error(), "\n") {
@@ -78,172 +76,33 @@ func exitCode(err error, stderr io.Writer) int {
 func run(args []string, stdout, stderr io.Writer) error {
 	global := flag.NewFlagSet("launcher", flag.ContinueOnError)
 	global.SetOutput(io.Discard)
-	configPath := global.String("c", "", "config file")
-	global.StringVar(configPath, "config", "", "config file")
+	var configPath string
+	global.StringVar(&configPath, "c", "", "config file")
+	global.StringVar(&configPath, "config", "", "config file")
 	if err := global.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, usage)
+			writeOverview(stdout)
 			return nil
 		}
-		return &usageError{err.Error()}
+		return &usageError{msg: err.Error()}
 	}
 	args = global.Args()
 	if len(args) == 0 {
-		return &usageError{"no command"}
+		return &usageError{msg: "no command", overview: true}
 	}
-	cmd, args := args[0], args[1:]
-	switch cmd {
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	case "version":
-		fmt.Fprintln(stdout, "launcher", version())
-		return nil
+	cmd := lookup(args[0])
+	if cmd == nil {
+		return unknownCommand(args[0])
 	}
-	cmdFlags := newCommandFlags(cmd)
-	if cmdFlags == nil {
-		return &usageError{fmt.Sprintf("unknown command %q", cmd)}
-	}
-	names, err := cmdFlags.parse(args)
-	if err != nil {
-		return &usageError{cmd + ": " + err.Error()}
-	}
-	cfg, err := loadConfig(*configPath)
-	if err != nil {
-		return err
-	}
-	if err := cfg.checkNames(names); err != nil {
-		return err
-	}
-	c := &cli{cfg: cfg, stdout: stdout, stderr: stderr, flags: cmdFlags}
-	switch cmd {
-	case "status":
-		return c.status(names)
-	case "log":
-		if len(names) != 1 {
-			return &usageError{"log: name one daemon"}
-		}
-		return c.log(names[0])
-	case "up":
-		return c.up(names)
-	}
-	return c.control(cmd, names)
-}
-
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
-}
-
-// loadConfig finds and parses the config (see usage for where it looks).
-func loadConfig(path string) (*config, error) {
-	if path == "" {
-		path = os.Getenv("LAUNCHER_CONFIG")
-	}
-	if path == "" {
-		if _, err := os.Stat("launcher.toml"); err == nil {
-			path = "launcher.toml"
-		}
-	}
-	if path == "" {
-		cfg, err := parseConfig("examples/demo.toml (built in)", examples.DemoTOML)
-		if err != nil {
-			return nil, err
-		}
-		// The demo keeps its files in a temp dir of its own.
-		dir := filepath.Join(os.TempDir(), "launcher-demo-"+strconv.Itoa(os.Getuid()))
-		cfg.pidDir, cfg.logDir = filepath.Join(dir, "run"), filepath.Join(dir, "log")
-		for i := range cfg.daemons {
-			cfg.daemons[i].PIDDir, cfg.daemons[i].LogDir = cfg.pidDir, cfg.logDir
-		}
-		return cfg, nil
-	}
-	text, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := parseConfig(path, text)
-	if err != nil {
-		return nil, err
-	}
-	// Relative dirs are relative to the config file, so that any shell
-	// anywhere finds the same daemons.
-	base, _ := filepath.Abs(filepath.Dir(path))
-	abs := func(p string) string {
-		if p == "" || filepath.IsAbs(p) {
-			return p
-		}
-		return filepath.Join(base, p)
-	}
-	cfg.pidDir, cfg.logDir = abs(cfg.pidDir), abs(cfg.logDir)
-	for i := range cfg.daemons {
-		s := &cfg.daemons[i]
-		s.PIDDir, s.LogDir, s.Dir = cfg.pidDir, cfg.logDir, abs(s.Dir)
-	}
-	return cfg, nil
-}
-
-// checkNames refuses names that the config does not have.
-func (c *config) checkNames(names []string) error {
-	for _, n := range names {
-		found := false
-		for _, s := range c.daemons {
-			found = found || s.Name == n
-		}
-		if !found {
-			return fmt.Errorf("%s: no daemon %q in %s", n, n, c.file)
-		}
-	}
-	return nil
-}
-
-// commandFlags are the flags of every command; each command defines the
-// ones it takes.
-type commandFlags struct {
-	fs      *flag.FlagSet
-	wait    bool
-	timeout string
-	json    bool
-	follow  bool
-	lines   int
-	keep    bool
-}
-
-func newCommandFlags(cmd string) *commandFlags {
-	f := &commandFlags{fs: flag.NewFlagSet(cmd, flag.ContinueOnError), timeout: "30s", lines: 10}
-	f.fs.SetOutput(io.Discard)
-	switch cmd {
-	case "start", "stop", "restart", "force-stop":
-		f.fs.BoolVar(&f.wait, "wait", false, "wait until the daemons reach the target state")
-		f.fs.StringVar(&f.timeout, "timeout", f.timeout, "how long to wait")
-	case "enable", "disable":
-	case "status":
-		f.fs.BoolVar(&f.json, "json", false, "print JSON")
-	case "log":
-		f.fs.BoolVar(&f.follow, "f", false, "follow")
-		f.fs.IntVar(&f.lines, "n", f.lines, "lines to show")
-	case "up":
-		f.fs.BoolVar(&f.keep, "keep", false, "leave the daemons running on exit")
-	default:
+	var opts options
+	operands, err := parseArgs(cmd.flagSet(&opts), args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		writeCommandHelp(stdout, cmd)
 		return nil
 	}
-	return f
-}
-
-// parse takes flags anywhere among the names.
-func (f *commandFlags) parse(args []string) ([]string, error) {
-	var names []string
-	for {
-		if err := f.fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = f.fs.Args()
-		if len(args) == 0 {
-			return names, nil
-		}
-		names = append(names, args[0])
-		args = args[1:]
+	if err != nil {
+		return &usageError{cmd: cmd, msg: err.Error()}
 	}
+	c := &cli{configPath: configPath, stdout: stdout, stderr: stderr, cmd: cmd, opts: &opts, paint: newPainter(stdout)}
+	return cmd.run(c, operands)
 }

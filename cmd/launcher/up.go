@@ -30,6 +30,9 @@ func (c *cli) up(names []string) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	if err := c.checkNames(names); err != nil {
+		return err
+	}
 	m, bad := c.manager(true, names)
 	defer m.Close()
 	for _, s := range c.cfg.daemons {
@@ -85,7 +88,7 @@ func (c *cli) up(names []string) error {
 	}()
 	drive(ctx, m, func() bool { sayRoles(); return false }, print)
 	cancel()
-	if c.flags.keep {
+	if c.opts.keep {
 		fmt.Fprintln(c.stderr, "launcher: leaving the daemons running")
 		return nil
 	}
@@ -96,7 +99,7 @@ func (c *cli) up(names []string) error {
 	}
 	allStopped := func() bool {
 		for _, n := range mine {
-			if m.Daemon(n).State() != launcher.Stopped {
+			if daemonOf(m, n).State() != launcher.Stopped {
 				return false
 			}
 		}
@@ -123,11 +126,12 @@ func (c *cli) up(names []string) error {
 	return nil
 }
 
+// colourEvent is ev's line, red when something went wrong.
 func colourEvent(c *cli, ev launcher.Event) string {
 	s := ev.String()
 	switch ev.Reason {
 	case launcher.ReasonCrashed, launcher.ReasonStartFailed, launcher.ReasonGaveUp, launcher.ReasonStopTimeout:
-		return colour(c.stdout, "31", s)
+		return c.paint.paint(red, s)
 	}
 	return s
 }

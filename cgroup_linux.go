@@ -1,0 +1,525 @@
+// cgroup_linux.go is the cgroup v2 of a KillCgroup daemon: finding a base,
+// making the daemon's cgroup with its limits, signalling and killing all
+// of it, knowing when it is empty, and its usage.
+
+package launcher
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// KillMode cgroup: each daemon has a cgroup v2 of its own, <base>/<name>. It
+// is spawned straight into it (CLONE_INTO_CGROUP), all it forks stays there
+// whatever it does to its session, cgroup.kill ends all of it with no fork
+// escaping, and cgroup.events tells through inotify when the last process is
+// gone. It is all in the file system, so a later controller finds the cgroup
+// from base and name alone (adoption). Only v2: v1 has none of those. On a
+// hybrid layout (v1 controllers in /sys/fs/cgroup/*, a cgroup2 at
+// /sys/fs/cgroup/unified) they all work, but controllers bound to v1 never
+// show in v2, so limits fail there with ErrNoController.
+//
+// Two cgroup v2 rules (systemd's CGROUP_DELEGATION.md) shape the layout. No
+// internal processes: a cgroup holding processes cannot enable controllers
+// for its children (EBUSY; the root is exempt), so daemons share a cgroup
+// neither with the controller nor with each other, and the base holds none.
+// Single writer: a cgroup's attributes are its maker's, so launcher writes
+// subtree_control in the base and, only if launcher made the base, in its
+// parent.
+
+// cgroupLimits are written before the spawn; zero means no limit (a zero
+// quota whatever the period).
+type cgroupLimits struct {
+	MemoryMax           int64         // bytes → memory.max
+	CPUQuota, CPUPeriod time.Duration // → cpu.max "quota period"
+	PidsMax             int64         // → pids.max
+}
+
+// cgroupStats: a value is known only where its file exists (memory.current
+// and pids.current need their controllers); unknown is never a 0 reading.
+type cgroupStats struct {
+	CPU         time.Duration
+	CPUKnown    bool
+	Memory      int64
+	MemoryKnown bool
+	Procs       int64
+	ProcsKnown  bool
+}
+
+// cgroup is one daemon's cgroup dir; rel is its path as /proc/<pid>/cgroup
+// shows it (we assume the daemons share our cgroup namespace).
+type cgroup struct{ path, rel string }
+
+// baseMark marks a base that launcher made, so that a later controller
+// also knows the base's parent is launcher's to enable controllers in.
+const baseMark = "user.launcher.base"
+
+// cgroupMount is a mounted cgroup2 whose dir shows the cgroup root.
+type cgroupMount struct{ root, dir string }
+
+var mountUnescaper = strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+
+// cgroup2Mounts lists the cgroup2 mounts in a /proc/self/mountinfo.
+func cgroup2Mounts(mountinfo []byte) []cgroupMount {
+	var ms []cgroupMount
+	for line := range strings.Lines(string(mountinfo)) {
+		pre, post, _ := strings.Cut(line, " - ") // optional fields come before "-"
+		f, fstype := strings.Fields(pre), strings.Fields(post)
+		if len(f) >= 5 && len(fstype) > 0 && fstype[0] == "cgroup2" {
+			ms = append(ms, cgroupMount{mountUnescaper.Replace(f[3]), mountUnescaper.Replace(f[4])})
+		}
+	}
+	return ms
+}
+
+// dirOf returns the dir through which m shows the cgroup cg.
+func (m cgroupMount) dirOf(cg string) (string, bool) {
+	rest, ok := strings.CutPrefix(cg, strings.TrimSuffix(m.root, "/"))
+	if !ok || rest != "" && rest[0] != '/' {
+		return "", false
+	}
+	return filepath.Join(m.dir, rest), true
+}
+
+// unifiedPath returns the cgroup v2 path ("0::/path") of a /proc/<pid>/cgroup.
+func unifiedPath(b []byte) (string, bool) {
+	for line := range bytes.Lines(b) {
+		if p, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte("0::")); ok {
+			return string(p), true
+		}
+	}
+	return "", false
+}
+
+// writableCgroup checks that dir is a cgroup2 dir and that we may write it
+// and the files named.
+func writableCgroup(dir string, files ...string) error {
+	err := isCgroup2(dir)
+	for _, f := range append([]string{""}, files...) {
+		if err == nil {
+			err = unix.Access(filepath.Join(dir, f), unix.W_OK)
+		}
+	}
+	return err
+}
+
+func isCgroup2(dir string) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return &fs.PathError{Op: "statfs", Path: dir, Err: err}
+	}
+	if st.Type != unix.CGROUP2_SUPER_MAGIC {
+		return fmt.Errorf("%s is not in a cgroup2 file system", dir)
+	}
+	return nil
+}
+
+// findCgroupBase picks the parent dir of the daemons' cgroups. First
+// explicit, if given: a writable cgroup2 dir, else ErrNoCgroup (no silent
+// fallback). Then, when we may write it (delegated: systemd's Delegate=yes,
+// which a root controller wants too, or its cgroups sit in systemd's), the
+// cgroup we run in: its sub-dir "launcher", as daemons must not share our
+// cgroup. Daemons without limits work there; limits need controllers
+// enabled in our cgroup, which the kernel refuses while we are in it.
+// Moving the caller into a leaf is not a library's call: such a caller
+// moves itself first (systemd's DelegateSubgroup=) or passes a base. Last,
+// as root, <mount>/launcher in a cgroup2 root: against systemd's rules, for
+// trees nobody manages (like a hybrid layout's).
+func findCgroupBase(explicit string) (string, error) {
+	if explicit != "" {
+		if err := writableCgroup(explicit); err != nil {
+			return "", fmt.Errorf("%w: base %s: %v", ErrNoCgroup, explicit, err)
+		}
+		return filepath.Clean(explicit), nil
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	mounts := cgroup2Mounts(mi)
+	if len(mounts) == 0 {
+		return "", fmt.Errorf("%w: no cgroup2 file system is mounted (%v)", ErrNoCgroup, err)
+	}
+	why := "no cgroup v2 line in /proc/self/cgroup"
+	self, _ := os.ReadFile("/proc/self/cgroup")
+	if own, ok := unifiedPath(self); ok {
+		why = fmt.Sprintf("our cgroup %s is in no cgroup2 mount", own)
+		for _, m := range mounts {
+			// Spawning into <dir>/launcher/x takes write access to the
+			// common ancestor's cgroup.procs: ours.
+			if dir, ok := m.dirOf(own); ok {
+				if err := writableCgroup(dir, "cgroup.procs"); err != nil {
+					why = fmt.Sprintf("our cgroup %s is not delegated to us: %v", dir, err)
+					continue
+				}
+				return filepath.Join(dir, "launcher"), nil
+			}
+		}
+	}
+	if os.Geteuid() == 0 {
+		for _, m := range mounts {
+			if m.root == "/" && writableCgroup(m.dir) == nil {
+				return filepath.Join(m.dir, "launcher"), nil
+			}
+		}
+		return "", fmt.Errorf("%w: %s, and no cgroup2 root is writable", ErrNoCgroup, why)
+	}
+	return "", fmt.Errorf("%w: %s, and we are not root", ErrNoCgroup, why)
+}
+
+// cgroupName maps a daemon name to a dir name that is no interface file:
+// those all hold a dot (cgroup.procs), so, as systemd escapes, a name with a
+// dot or a leading "_" gets a "_" in front (one to one).
+func cgroupName(name string) string {
+	if strings.Contains(name, ".") || strings.HasPrefix(name, "_") {
+		return "_" + name
+	}
+	return name
+}
+
+// openCgroup makes <base>/<name> (and base) if missing, enables the
+// controllers the limits need and writes the limits; unset ones are reset to
+// "max" where their files exist, as a cgroup from an earlier run may carry
+// old ones. Whether it holds processes already is for the caller to ask.
+func openCgroup(base, name string, lim cgroupLimits) (*cgroup, error) {
+	if name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') {
+		return nil, fmt.Errorf("bad cgroup name %q", name)
+	}
+	if lim.MemoryMax < 0 || lim.PidsMax < 0 || lim.CPUQuota < 0 || lim.CPUPeriod < 0 {
+		return nil, fmt.Errorf("negative cgroup limit: %+v", lim)
+	}
+	base = filepath.Clean(base)
+	ours := false
+	if err := isCgroup2(base); errors.Is(err, unix.ENOENT) {
+		if err := isCgroup2(filepath.Dir(base)); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNoCgroup, err)
+		}
+		if err := unix.Mkdir(base, 0o755); err == nil {
+			unix.Setxattr(base, baseMark, []byte("1"), 0) // best effort: user xattrs need Linux 5.7
+			ours = true
+		} else if !errors.Is(err, unix.EEXIST) {
+			return nil, &fs.PathError{Op: "mkdir", Path: base, Err: err}
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoCgroup, err)
+	}
+	if !ours {
+		_, err := unix.Getxattr(base, baseMark, nil)
+		ours = err == nil
+	}
+	for i, need := range []bool{lim.MemoryMax > 0, lim.CPUQuota > 0, lim.PidsMax > 0} {
+		if need {
+			if err := enableController(base, []string{"memory", "cpu", "pids"}[i], ours); err != nil {
+				return nil, err
+			}
+		}
+	}
+	path := filepath.Join(base, cgroupName(name))
+	err := unix.Mkdir(path, 0o755)
+	made := err == nil
+	if err != nil && !errors.Is(err, unix.EEXIST) {
+		return nil, &fs.PathError{Op: "mkdir", Path: path, Err: err}
+	}
+	c, err := newCgroup(path)
+	if err == nil {
+		err = c.setLimits(lim)
+	}
+	if err != nil {
+		if made {
+			unix.Rmdir(path)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// enableController makes ctl available to base's children: in base, and
+// first in base's parent if base lacks it and is ours. The kernel says
+// ENOENT for a controller the cgroup does not have and EBUSY for one that
+// holds processes.
+func enableController(base, ctl string, ours bool) error {
+	have, err := os.ReadFile(base + "/cgroup.controllers")
+	if err != nil {
+		return err
+	}
+	dirs := []string{base}
+	if !slices.Contains(strings.Fields(string(have)), ctl) {
+		if !ours {
+			return fmt.Errorf("%w: %s is not in %s/cgroup.controllers: enable it in %s/cgroup.subtree_control",
+				ErrNoController, ctl, base, filepath.Dir(base))
+		}
+		dirs = []string{filepath.Dir(base), base}
+	}
+	for _, dir := range dirs {
+		switch err := writeCgroupFile(dir+"/cgroup.subtree_control", "+"+ctl); {
+		case errors.Is(err, unix.ENOENT):
+			return fmt.Errorf("%w: %s is not available in %s (one bound to cgroup v1 never is)", ErrNoController, ctl, dir)
+		case errors.Is(err, unix.EBUSY):
+			return fmt.Errorf("%w: cannot enable %s in %s: it holds processes (cgroup v2's no internal processes "+
+				"rule); move them into a leaf cgroup, or use another base", ErrNoController, ctl, dir)
+		case err != nil:
+			return err
+		}
+	}
+	return nil
+}
+
+// setLimits writes the limits: a set one whose file is missing is an error,
+// an unset one whose file is missing has nothing to reset.
+func (c *cgroup) setLimits(lim cgroupLimits) error {
+	vals := [3]string{"max", "max", "max"}
+	if lim.MemoryMax > 0 {
+		vals[0] = strconv.FormatInt(lim.MemoryMax, 10)
+	}
+	if lim.CPUQuota > 0 {
+		period := cmp.Or(lim.CPUPeriod, 100*time.Millisecond) // the kernel's default
+		vals[1] = fmt.Sprintf("%d %d", lim.CPUQuota.Microseconds(), period.Microseconds())
+	}
+	if lim.PidsMax > 0 {
+		vals[2] = strconv.FormatInt(lim.PidsMax, 10)
+	}
+	for i, file := range []string{"memory.max", "cpu.max", "pids.max"} {
+		err := writeCgroupFile(c.path+"/"+file, vals[i])
+		if errors.Is(err, unix.ENOENT) {
+			if vals[i] == "max" {
+				continue
+			}
+			err = ErrNoController
+		}
+		if err != nil {
+			return fmt.Errorf("cgroup %s: %s %q: %w", c.path, file, vals[i], err)
+		}
+	}
+	return nil
+}
+
+// findCgroup opens an existing <base>/<name>, creating nothing: adoption by
+// a later controller. A missing one is fs.ErrNotExist.
+func findCgroup(base, name string) (*cgroup, error) {
+	return newCgroup(filepath.Join(base, cgroupName(name)))
+}
+
+// newCgroup checks that path is a cgroup2 dir and finds its rel path
+// through the innermost cgroup2 mount that holds it.
+func newCgroup(path string) (*cgroup, error) {
+	path = filepath.Clean(path)
+	if err := isCgroup2(path); errors.Is(err, unix.ENOENT) {
+		return nil, &fs.PathError{Op: "open cgroup", Path: path, Err: fs.ErrNotExist}
+	} else if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoCgroup, err)
+	}
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	var best cgroupMount
+	for _, m := range cgroup2Mounts(mi) {
+		in := path == m.dir || strings.HasPrefix(path, strings.TrimSuffix(m.dir, "/")+"/")
+		if in && len(m.dir) > len(best.dir) {
+			best = m
+		}
+	}
+	if best.dir == "" {
+		return nil, fmt.Errorf("%w: %s is in no cgroup2 mount of /proc/self/mountinfo", ErrNoCgroup, path)
+	}
+	return &cgroup{path: path, rel: filepath.Join(best.root, strings.TrimPrefix(path, best.dir))}, nil
+}
+
+// dirFD opens the cgroup dir for SysProcAttr.CgroupFD. O_PATH is enough:
+// CLONE_INTO_CGROUP takes any fd of the dir (kernel commit ef2c41cf38a7)
+// and checks the spawner's right to write cgroup.procs itself. The caller
+// closes it after the spawn.
+func (c *cgroup) dirFD() (int, error) {
+	fd, err := unix.Open(c.path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &fs.PathError{Op: "open", Path: c.path, Err: err}
+	}
+	return fd, nil
+}
+
+// pids lists the processes in the cgroup and in any cgroup a daemon made
+// below it (cgroup.kill and populated cover those too), each once:
+// cgroup.procs may repeat a pid that moved out and back during the read.
+func (c *cgroup) pids() ([]int, error) {
+	var pids []int
+	seen := map[int]bool{}
+	var walk func(dir string) error
+	walk = func(dir string) error {
+		b, err := os.ReadFile(dir + "/cgroup.procs")
+		if err != nil && dir != c.path && errors.Is(err, fs.ErrNotExist) {
+			return nil // a sub-cgroup removed meanwhile
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if pid, _ := strconv.Atoi(f); pid > 0 && !seen[pid] {
+				seen[pid] = true
+				pids = append(pids, pid)
+			}
+		}
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if err == nil && e.IsDir() {
+				err = walk(dir + "/" + e.Name())
+			}
+		}
+		return err
+	}
+	return pids, walk(c.path)
+}
+
+// contains reports whether pid is in this cgroup or below it.
+func (c *cgroup) contains(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	p, ok := unifiedPath(b)
+	return err == nil && ok && (p == c.rel || strings.HasPrefix(p, c.rel+"/"))
+}
+
+// signalAll sends sig once to each process in the cgroup. A pid read from
+// cgroup.procs may be reused before it is signalled, so each is pinned by a
+// pidfd and signalled only if that process is in the cgroup. Pids <= 1 and
+// this process are never signalled.
+func (c *cgroup) signalAll(sig syscall.Signal) error {
+	_, err := c.signalEach(sig, map[int]bool{})
+	return err
+}
+
+// signalEach signals the processes not in done, adds them to done and
+// returns how many it signalled.
+func (c *cgroup) signalEach(sig syscall.Signal, done map[int]bool) (int, error) {
+	pids, err := c.pids()
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	n, self := 0, os.Getpid()
+	for _, pid := range pids {
+		if pid <= 1 || pid == self || done[pid] {
+			continue
+		}
+		done[pid] = true
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err == nil {
+			if c.contains(pid) {
+				if err = unix.PidfdSendSignal(fd, sig, nil, 0); err == nil {
+					n++
+				}
+			}
+			unix.Close(fd)
+		}
+		if err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("signal pid %d: %w", pid, err))
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// kill SIGKILLs every process in the cgroup and below through cgroup.kill,
+// which no fork escapes. Without it (Linux < 5.14) each process is killed,
+// in passes while new ones show up; a fast forker could outrun that. It
+// refuses a cgroup that holds this process.
+func (c *cgroup) kill() error {
+	if c.contains(os.Getpid()) {
+		return fmt.Errorf("refusing to kill cgroup %s: this process is in it", c.path)
+	}
+	if err := writeCgroupFile(c.path+"/cgroup.kill", "1"); !errors.Is(err, unix.ENOENT) {
+		return err
+	}
+	return c.killEach()
+}
+
+func (c *cgroup) killEach() error {
+	done := map[int]bool{}
+	for range 16 {
+		if n, err := c.signalEach(unix.SIGKILL, done); err != nil || n == 0 {
+			return err
+		}
+	}
+	return nil
+}
+
+// populated reads "populated 0|1" in cgroup.events: whether a process is
+// left in the cgroup or below (exited, unreaped ones are not).
+func (c *cgroup) populated() (bool, error) {
+	v, err := cgroupValue(c.eventsPath(), "populated")
+	return v == "1", err
+}
+
+// eventsPath is the file for the caller's inotify watch (IN_MODIFY): the
+// kernel notifies it when populated changes, so waiting costs nothing.
+func (c *cgroup) eventsPath() string { return c.path + "/cgroup.events" }
+
+// stats reads usage_usec in cpu.stat (there without the cpu controller),
+// memory.current and pids.current.
+func (c *cgroup) stats() cgroupStats {
+	us, ok := cgroupInt(c.path+"/cpu.stat", "usage_usec")
+	s := cgroupStats{CPU: time.Duration(us) * time.Microsecond, CPUKnown: ok}
+	s.Memory, s.MemoryKnown = cgroupInt(c.path+"/memory.current", "")
+	s.Procs, s.ProcsKnown = cgroupInt(c.path+"/pids.current", "")
+	return s
+}
+
+// cgroupValue reads a one-value cgroup file, or with a key the value of
+// "key value" in a flat-keyed one.
+func cgroupValue(path, key string) (string, error) {
+	b, err := os.ReadFile(path)
+	if key == "" || err != nil {
+		return string(bytes.TrimSpace(b)), err
+	}
+	for line := range bytes.Lines(b) {
+		if v, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte(key+" ")); ok {
+			return string(v), nil
+		}
+	}
+	return "", fmt.Errorf("%s: no %s", path, key)
+}
+
+// cgroupInt is 0, false unless the value is there and a number.
+func cgroupInt(path, key string) (int64, bool) {
+	v, err := cgroupValue(path, key)
+	if n, perr := strconv.ParseInt(v, 10, 64); err == nil && perr == nil {
+		return n, true
+	}
+	return 0, false
+}
+
+// remove removes the cgroup and any a daemon made below it; EBUSY while
+// it holds processes. One gone already is no error.
+func (c *cgroup) remove() error { return removeCgroupTree(c.path) }
+
+func removeCgroupTree(dir string) error {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.IsDir() {
+			if err := removeCgroupTree(dir + "/" + e.Name()); err != nil {
+				return err
+			}
+		}
+	}
+	switch err := unix.Rmdir(dir); {
+	case err == nil, errors.Is(err, unix.ENOENT):
+		return nil
+	case errors.Is(err, unix.EBUSY):
+		return fmt.Errorf("cgroup %s still has processes: %w", dir, err)
+	default:
+		return &fs.PathError{Op: "rmdir", Path: dir, Err: err}
+	}
+}
+
+// writeCgroupFile writes s in one write(2), as cgroup files want, and
+// creates nothing: a missing file is ENOENT.
+func writeCgroupFile(path, s string) error {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		_, err = unix.Write(fd, []byte(s))
+		unix.Close(fd)
+	}
+	if err != nil {
+		return &fs.PathError{Op: "write", Path: path, Err: err}
+	}
+	return nil
+}
