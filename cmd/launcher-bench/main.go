@@ -42,6 +42,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -90,7 +91,7 @@ type bench struct {
 	m       *launcher.Manager // n daemons d0 ... d<n-1>
 	pidDir  string            // m's
 	logDir  string
-	runner  bool              // a goroutine runs m.Run: loops read Events only
+	runner  bool              // another goroutine polls m: loops read Events only
 	mini    *launcher.Manager // one daemon: the floor of library calls
 	procs   []*os.Process     // the floor's live processes
 	pidfd   int               // our own pidfd on procs[0] in the kill floor, else -1
@@ -104,7 +105,7 @@ type bench struct {
 
 	// launcher's and the floor's times
 	start, kill, exit, stop                pair
-	killRun, exitRun                       pair            // with Manager.Run in another goroutine
+	killRun, exitRun                       pair            // with another goroutine polling
 	cliStop, helperStop, killStop, svcStop []time.Duration // command started → daemon exited
 	cliRet, helperRet, svcRet              []time.Duration // command started → it returned
 	cliStatus, helperStatus                []time.Duration
@@ -330,12 +331,23 @@ func (b *bench) measureKillStop() error {
 	if err != nil {
 		return err
 	}
-	// The same kills with Manager.Run polling in a goroutine of its own
-	// and this one reading Events only: an event is then received as
-	// soon as Poll puts it on the channel, not once Poll has returned.
+	// The same kills with another goroutine polling (Run's loop; Run
+	// itself would stop every daemon when it ends) and this one reading
+	// Events only: an event is then received as soon as Poll puts it on
+	// the channel, not once Poll has returned.
 	ctx, cancel := context.WithCancel(b.ctx)
 	ran := make(chan struct{})
-	go func() { b.m.Run(ctx); close(ran) }()
+	go func() {
+		defer close(ran)
+		for wake := b.m.Wake(); ; {
+			select {
+			case <-ctx.Done():
+				return
+			case <-wake:
+				b.m.Poll(time.Now())
+			}
+		}
+	}()
 	b.runner = true
 	err = trials(syscall.SIGKILL, func(l, f times) {
 		b.addTimes(&b.killRun, l.toExec(b.conn), f.toExec(b.conn))
@@ -599,15 +611,17 @@ func (b *bench) loop(m *launcher.Manager, match func(launcher.Event) bool) error
 	timeout := time.NewTimer(60 * time.Second)
 	defer timeout.Stop()
 	wake := b.wake(m)
+	var last []string // the events seen, for the error
 	for {
 		select {
 		case <-b.ctx.Done():
 			return b.ctx.Err()
 		case <-timeout.C:
-			return errors.New("timed out waiting for an event")
+			return fmt.Errorf("timed out waiting for an event; the last ones: %s", strings.Join(last, "; "))
 		case <-wake:
 			m.Poll(time.Now())
 		case ev := <-m.Events():
+			last = append(last[max(len(last)-9, 0):], ev.String())
 			if ev.Reason == launcher.ReasonGaveUp || ev.Reason == launcher.ReasonStartFailed || ev.Err != nil {
 				return fmt.Errorf("unexpected event: %v", ev)
 			}
@@ -645,7 +659,7 @@ func (b *bench) until(m *launcher.Manager, cond func() bool) error {
 	return nil
 }
 
-// wake is m's Wake, or nil (never ready) while a goroutine runs m.Run.
+// wake is m's Wake, or nil (never ready) while another goroutine polls m.
 func (b *bench) wake(m *launcher.Manager) <-chan struct{} {
 	if b.runner && m == b.m {
 		return nil

@@ -76,11 +76,11 @@ func (b *bench) figures() []figure {
 			func(l, f, r float64) bool { return l-f <= 0.1 })
 	}
 	for _, p := range []int{50, 90} {
-		add(fmt.Sprintf("exit_event_run_p%d", p), fmt.Sprintf("%s, Manager.Run in another goroutine, p%d", exitWhat, p), "ms",
+		add(fmt.Sprintf("exit_event_run_p%d", p), fmt.Sprintf("%s, Poll in another goroutine, p%d", exitWhat, p), "ms",
 			ms(pct(b.exitRun.l, p)), ms(pct(b.exitRun.f, p)), "pidfd wake + waitid", "≤ floor + 0.1 ms", len(b.exitRun.l),
 			func(l, f, r float64) bool { return l-f <= 0.1 })
 	}
-	add("kill_exec_run_p50", "kill -9 → replacement exec'd, Manager.Run in another goroutine, p50", "ms",
+	add("kill_exec_run_p50", "kill -9 → replacement exec'd, Poll in another goroutine, p50", "ms",
 		ms(pct(b.killRun.l, 50)), ms(pct(b.killRun.f, 50)), "pidfd readable, waitid, spawn", "≤ 1.3× floor", len(b.killRun.l), ratioAtMost(1.3))
 	add("start_all", fmt.Sprintf("start %d until all exec'd, median of %d", b.n, len(b.start.l)), "ms",
 		ms(pct(b.start.l, 50)), ms(pct(b.start.f, 50)), fmt.Sprintf("%d bare spawns", b.n), "≤ 1.2× floor", len(b.start.l), ratioAtMost(1.2))
