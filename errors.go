@@ -1,3 +1,6 @@
+// errors.go holds the package's error type and its sentinels: every error
+// a call returns is an *Error naming the operation and the daemon.
+
 package launcher
 
 import (

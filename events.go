@@ -1,3 +1,6 @@
+// events.go is what a daemon's life is told in: Reason, ExitStatus and
+// Event.
+
 package launcher
 
 import (

@@ -178,15 +178,29 @@ func readSmallFile(path string, limit int64) ([]byte, time.Time, error) {
 // which no daemon is running anyway; a record left torn by one is older
 // than the boot, and no process proves it (the lock decides).
 func writeFileAtomic(path string, data []byte) error {
+	return writeAtomicWith(path, func(fd int) error {
+		for len(data) > 0 {
+			n, err := unix.Write(fd, data)
+			if err != nil && !errors.Is(err, unix.EINTR) {
+				return err
+			}
+			data = data[max(n, 0):]
+		}
+		return nil
+	})
+}
+
+// writeAtomicWith is writeFileAtomic with the content written by fill
+// into the temp file's fd (a copy in the kernel, for a rotated log).
+func writeAtomicWith(path string, fill func(fd int) error) error {
 	dir, base := filepath.Split(path)
 	tmp := filepath.Join(dir, "."+base+".tmp-"+newToken()[:12])
 	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil {
 		return &os.PathError{Op: "create", Path: tmp, Err: err}
 	}
-	f := os.NewFile(uintptr(fd), tmp)
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
+	err = fill(fd)
+	if cerr := unix.Close(fd); err == nil {
 		err = cerr
 	}
 	if err == nil {
@@ -228,113 +242,6 @@ func openFile(path string, flags int, perm uint32, typ uint32) (int, error) {
 		}
 	}
 	return fd, nil
-}
-
-// openLock opens (creating it if needed) the stable lock file for a spawn,
-// read-write so that the spawner can write who it is into it. The fd is
-// close-on-exec; the spawn passes it on explicitly.
-func openLock(path string) (int, error) {
-	return openFile(path, unix.O_RDWR|unix.O_CREAT|unix.O_NONBLOCK, 0o644, unix.S_IFREG)
-}
-
-// tryLock takes an exclusive flock without waiting. It reports false when
-// somebody else (a daemon that inherited the lock fd, or another
-// controller) holds it.
-func tryLock(fd int) (bool, error) {
-	for {
-		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
-		switch {
-		case err == nil:
-			return true, nil
-		case errors.Is(err, unix.EWOULDBLOCK):
-			return false, nil
-		case errors.Is(err, unix.EINTR):
-			continue
-		default:
-			return false, err
-		}
-	}
-}
-
-// releaseLock drops the lock and closes fd. The explicit unlock matters:
-// a child forked meanwhile by another goroutine (os/exec, another spawn)
-// holds a reference to the same open file description until it execs, and
-// a plain close would leave the lock held through that reference.
-func releaseLock(fd int) {
-	unix.Flock(fd, unix.LOCK_UN)
-	unix.Close(fd)
-}
-
-// lockState is what a look at the lock found.
-type lockState uint8
-
-const (
-	lockMissing lockState = iota // no lock file: nothing ever held it
-	lockFree                     // nobody holds it
-	lockHeld                     // somebody holds it: the daemon, its leftovers, or a spawner
-)
-
-// probeLock looks whether the lock is held, without creating anything and
-// read-only (so that the close is no IN_CLOSE_WRITE for the watchers). When
-// keep is set and the lock is free, it stays taken and its fd is returned
-// (read-write, for a spawn); otherwise fd is -1.
-func (f *files) probeLock(keep bool) (lockState, int, error) {
-	flags := unix.O_RDONLY | unix.O_NONBLOCK
-	if keep {
-		flags = unix.O_RDWR | unix.O_NONBLOCK
-	}
-	fd, err := openFile(f.lock, flags, 0, unix.S_IFREG)
-	if errors.Is(err, os.ErrNotExist) {
-		return lockMissing, -1, nil
-	}
-	if err != nil {
-		return lockHeld, -1, err
-	}
-	got, err := tryLock(fd)
-	switch {
-	case err != nil:
-		unix.Close(fd)
-		return lockHeld, -1, err
-	case !got:
-		unix.Close(fd)
-		return lockHeld, -1, nil
-	case keep:
-		return lockFree, fd, nil
-	}
-	releaseLock(fd)
-	return lockFree, -1, nil
-}
-
-// lockInode returns the device and inode of the lock file (what a process
-// holding it shows at /proc/<pid>/fd/<n>).
-func (f *files) lockInode() (dev, ino uint64, err error) {
-	var st unix.Stat_t
-	if err := unix.Lstat(f.lock, &st); err != nil {
-		return 0, 0, err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return 0, 0, &os.PathError{Op: "stat", Path: f.lock, Err: errors.New("not a regular file")}
-	}
-	if err := checkOwner(&st, f.lock); err != nil {
-		return 0, 0, err
-	}
-	return st.Dev, st.Ino, nil
-}
-
-// writeSpawner writes who is spawning into the lock (fd, held): one
-// pwrite of a fixed-size line, so a recovering controller can tell the
-// spawner from the daemon and learn the spawn's token.
-func writeSpawner(fd int, s spawner) {
-	unix.Pwrite(fd, s.format(), 0)
-}
-
-// readSpawner reads the lock's spawner line.
-func (f *files) readSpawner() (spawner, error) {
-	b, _, err := readSmallFile(f.lock, 4096)
-	if err != nil {
-		return spawner{}, err
-	}
-	return parseSpawner(b)
 }
 
 // readRecords reads <name>.pid and <name>.id. Either may be missing (an
@@ -508,45 +415,4 @@ func (f *files) setDisabled(on bool) error {
 		return &os.PathError{Op: "create", Path: f.disabled, Err: err}
 	}
 	return unix.Close(fd)
-}
-
-// takeLease tries to become the daemon's supervisor: an exclusive flock on
-// <name>.sup, held (through the returned fd) until releaseLease. The file is
-// opened read-write, so that its close on release (or on the holder's
-// death) is an IN_CLOSE_WRITE that wakes every standby. got is false when
-// another Manager holds it.
-func (f *files) takeLease() (fd int, got bool, err error) {
-	fd, err = openFile(f.sup, unix.O_RDWR|unix.O_CREAT|unix.O_NONBLOCK, 0o644, unix.S_IFREG)
-	if err != nil {
-		return -1, false, err
-	}
-	got, err = tryLock(fd)
-	if err != nil || !got {
-		unix.Close(fd)
-		return -1, false, err
-	}
-	unix.Pwrite(fd, []byte(fmt.Sprintf("%-12d\n", os.Getpid())), 0)
-	return fd, true, nil
-}
-
-// releaseLease gives up the supervision of the daemon.
-func releaseLease(fd int) { releaseLock(fd) }
-
-// leaseHeld reports whether a supervisor holds the lease. It takes the
-// lease for an instant when it is free, through a read-write open, so that
-// a standby that lost the race to this probe is woken again by its close.
-// A dir that cannot be written is never probed: read-only lookers do not
-// act, and say nothing is held.
-func (f *files) leaseHeld() bool {
-	fd, err := openFile(f.sup, unix.O_RDWR|unix.O_NONBLOCK, 0, unix.S_IFREG)
-	if err != nil {
-		return false
-	}
-	got, err := tryLock(fd)
-	if got {
-		releaseLock(fd)
-		return false
-	}
-	unix.Close(fd)
-	return err == nil
 }

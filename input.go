@@ -1,8 +1,10 @@
+// input.go is a daemon's input FIFO (Spec.InputFIFO): made at its start,
+// written by any controller with WriteInput, never blocking.
+
 package launcher
 
 import (
 	"errors"
-	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -11,29 +13,6 @@ import (
 // is not reading fast enough, or at all). Nothing or only part was written;
 // the error says how much.
 var ErrInputFull = errors.New("input pipe is full")
-
-// openInputFIFO makes (if needed) and opens <name>.stdin, the FIFO an
-// InputFIFO daemon reads as stdin. It is opened read-write, which never
-// blocks and keeps the daemon from reading end-of-file whenever no
-// controller has it open; data (if any) is put in it at once.
-func openInputFIFO(path string, data []byte) (int, error) {
-	if err := unix.Mkfifo(path, 0o600); err != nil && !errors.Is(err, unix.EEXIST) {
-		return -1, &os.PathError{Op: "mkfifo", Path: path, Err: err}
-	}
-	fd, err := openFile(path, unix.O_RDWR|unix.O_NONBLOCK, 0, unix.S_IFIFO)
-	if err != nil {
-		return -1, err
-	}
-	if len(data) > 0 {
-		if err := writeAll(fd, data); err != nil {
-			unix.Close(fd)
-			return -1, err
-		}
-	}
-	// The daemon reads it blocking, as programs expect of stdin.
-	unix.SetNonblock(fd, false)
-	return fd, nil
-}
 
 // writeAll writes b to a non-blocking fd, or fails with ErrInputFull.
 func writeAll(fd int, b []byte) error {

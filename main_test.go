@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -157,7 +158,7 @@ var helpers = map[string]Func{
 
 func TestMain(m *testing.M) {
 	for name, fn := range helpers {
-		Register(name, fn)
+		Register(name, usedHelper(name, fn))
 	}
 	Main()
 	if mode := os.Getenv("LAUNCHER_TEST_CONTROLLER"); mode != "" {
@@ -174,14 +175,48 @@ func TestMain(m *testing.M) {
 		w.Close()
 	}
 	fds := countFDs()
+	used, err := os.MkdirTemp("", "launcher-helpers-")
+	if err == nil {
+		os.Setenv(envHelpersUsed, used)
+	}
 	code := m.Run()
 	if code == 0 {
+		// This process stands in for init (a subreaper): orphans that
+		// exited after their test reaped what it knew of (a daemon's
+		// grandchild, reparented late) are reaped here, as init would.
+		// Live ones are still leaks.
+		ReapOrphans()
 		if err := checkNoLeftovers(fds); err != nil {
 			fmt.Fprintln(os.Stderr, "leak check:", err)
 			code = 1
 		}
 	}
+	// Every helper is used by some test, as os/exec's tests check theirs
+	// (a run of part of the suite, with -run, is not held to it).
+	if code == 0 && used != "" && flag.Lookup("test.run").Value.String() == "" {
+		for name := range helpers {
+			if _, err := os.Stat(filepath.Join(used, name)); err != nil {
+				fmt.Fprintf(os.Stderr, "helper %q is used by no test\n", name)
+				code = 1
+			}
+		}
+	}
+	os.RemoveAll(used)
 	os.Exit(code)
+}
+
+// envHelpersUsed names the dir where each helper, run as a daemon, leaves
+// a file of its name.
+const envHelpersUsed = "LAUNCHER_TEST_HELPERS_USED"
+
+// usedHelper wraps a helper so that running it is recorded.
+func usedHelper(name string, fn Func) Func {
+	return func(ctx context.Context, data []byte) error {
+		if dir := os.Getenv(envHelpersUsed); dir != "" {
+			os.WriteFile(filepath.Join(dir, name), nil, 0o644)
+		}
+		return fn(ctx, data)
+	}
 }
 
 // checkNoLeftovers fails the suite if a test left a child process, a

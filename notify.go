@@ -65,24 +65,12 @@ func (n *notifier) prepare() (int, error) {
 	if n.mode != ReadyFD {
 		return -1, nil
 	}
-	fd, err := openFile(n.readyPath, unix.O_WRONLY|unix.O_CREAT|unix.O_APPEND|unix.O_NONBLOCK, 0o644, unix.S_IFREG)
-	if err != nil {
-		return -1, err
-	}
-	if err := unix.Ftruncate(fd, 0); err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	unix.SetNonblock(fd, false)
-	return fd, nil
+	return openReady(n.readyPath)
 }
 
 // readyWritten reports whether the daemon wrote a line to its readiness
 // file (ReadyFD).
-func (n *notifier) readyWritten() bool {
-	b, _, err := readSmallFile(n.readyPath, 4096)
-	return err == nil && bytes.IndexByte(b, '\n') >= 0
-}
+func (n *notifier) readyWritten() bool { return readyWritten(n.readyPath) }
 
 // parseNotify reads an sd_notify message: newline-separated KEY=value.
 func parseNotify(b []byte, m *notifyMsg) {

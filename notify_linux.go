@@ -19,11 +19,8 @@ func (n *notifier) bind() error {
 	if len(n.sockPath) > sockaddrMax {
 		return detail(ErrBadSpec, "notify socket path %s is longer than %d bytes", n.sockPath, sockaddrMax)
 	}
-	if fi, err := os.Lstat(n.sockPath); err == nil {
-		if fi.Mode().Type() != os.ModeSocket {
-			return detail(ErrBadSpec, "%s exists and is not a socket", n.sockPath)
-		}
-		os.Remove(n.sockPath)
+	if err := clearSocket(n.sockPath); err != nil {
+		return err
 	}
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {

@@ -1,3 +1,6 @@
+// procexit_linux.go listens to the kernel's proc connector (as root) for
+// the exit statuses of adopted daemons, which are not our children.
+
 package launcher
 
 import (

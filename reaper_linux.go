@@ -1,3 +1,6 @@
+// reaper_linux.go is the one place that waits for a process (waitid on its
+// pidfd, WNOHANG, our own children only) and signals it through its pidfd.
+
 package launcher
 
 import (

@@ -1,3 +1,6 @@
+// reexec.go is the re-exec of the controller's program that runs a Func
+// daemon: Register, Main, and the function's run.
+
 package launcher
 
 import (

@@ -1,3 +1,6 @@
+// rotate_linux.go rotates a daemon's log (LogMaxBytes): when to look at its
+// size, and the copy and collapse that never lose a line.
+
 package launcher
 
 import (
@@ -146,7 +149,9 @@ func (d *Daemon) rotateLog() {
 	keep := d.spec.LogBackups
 	if keep > 0 {
 		d.shiftBackups(keep)
-		if err := copyToNew(fd, d.f.log+".1", 0, cut); err != nil {
+		// The head goes to a new .1 whole or not at all (a Follower never
+		// sees half of it).
+		if err := writeAtomicWith(d.f.log+".1", func(out int) error { return copyRange(fd, out, 0, cut) }); err != nil {
 			return
 		}
 	}
@@ -170,25 +175,6 @@ func (d *Daemon) shiftBackups(keep int) {
 	for i := keep - 1; i >= 1; i-- {
 		os.Rename(d.f.log+"."+strconv.Itoa(i), d.f.log+"."+strconv.Itoa(i+1))
 	}
-}
-
-// copyToNew copies [from, to) of fd into a new file at path (through a
-// temp file and a rename, so that a Follower never sees half of it).
-func copyToNew(fd int, path string, from, to int64) error {
-	tmp := path + ".tmp"
-	out, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
-	if err != nil {
-		return err
-	}
-	err = copyRange(fd, out, from, to)
-	unix.Close(out)
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }
 
 // appendRange appends [from, to) of fd to the file at path.

@@ -1,3 +1,7 @@
+// shim_linux.go is the re-exec shim between fork and a daemon's exec: it
+// undoes what SysProcAttr cannot (ignored signals, stray fds, the umask)
+// and switches user.
+
 package launcher
 
 import (

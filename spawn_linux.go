@@ -1,3 +1,7 @@
+// spawn_linux.go forks and execs one daemon: its own session, only its fds,
+// into its cgroup; through the shim when the controller's signals or fds
+// must be undone first.
+
 package launcher
 
 import (

@@ -1,3 +1,6 @@
+// spec.go is a daemon's description: Spec, its defaults, and the checks
+// that refuse one that cannot work.
+
 package launcher
 
 import (
@@ -5,6 +8,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -292,3 +296,41 @@ func (s Spec) credential() (*syscall.Credential, error) {
 	}
 	return cred, nil
 }
+
+// check refuses a spec that cannot work, before anything is done.
+func (s Spec) check() error {
+	fail := func(err error) error { return &Error{Op: "new", Daemon: s.Name, Err: err} }
+	if !ValidName(s.Name) {
+		return &Error{Op: "new", Err: detail(ErrBadName, "%q: want [A-Za-z0-9._-]+, no leading dot", s.Name)}
+	}
+	switch {
+	case len(s.Command) == 0 && s.Func == "":
+		return fail(detail(ErrBadSpec, "neither Command nor Func is set"))
+	case len(s.Command) > 0 && s.Func != "":
+		return fail(detail(ErrBadSpec, "both Command and Func are set"))
+	case len(s.Command) > 0 && s.Command[0] == "":
+		return fail(detail(ErrBadSpec, "empty program name"))
+	case s.Func != "" && registered(s.Func) == nil:
+		return fail(detail(ErrBadSpec, "no function %q is registered", s.Func))
+	case s.Func != "" && !mainCalled.Load():
+		return fail(detail(ErrNoMain, "Func daemons re-exec this program"))
+	case s.StopSignal < 0 || s.StopSignal > 64:
+		return fail(detail(ErrBadSpec, "stop signal %d", int(s.StopSignal)))
+	case s.Ready > ReadyFD:
+		return fail(detail(ErrBadSpec, "ready mode %d", s.Ready))
+	case s.NotifyFD != 0 && (s.NotifyFD < 4 || s.NotifyFD > maxNotifyFD):
+		return fail(detail(ErrBadSpec, "notify fd %d: want 4 to %d (0-3 are stdio and the lock)", s.NotifyFD, maxNotifyFD))
+	case s.WatchdogSec != 0 && s.Ready != ReadyNotify:
+		return fail(detail(ErrBadSpec, "WatchdogSec needs Ready: ReadyNotify"))
+	}
+	for _, kv := range s.Env {
+		if !strings.Contains(kv, "=") {
+			return fail(detail(ErrBadSpec, "env entry %q is not KEY=value", kv))
+		}
+	}
+	return nil
+}
+
+// maxNotifyFD bounds Spec.NotifyFD: the child's fd table is as large as
+// the highest fd it gets.
+const maxNotifyFD = 1023

@@ -1,0 +1,86 @@
+// run.go is the Manager's ready-made loop and its shutdown: the two calls
+// whose job is to wait.
+
+package launcher
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Run is the ready-made loop for a program without its own: it polls
+// whenever Wake fires until ctx is done, then shuts down: it stops every
+// daemon it supervises (Shutdown) and returns nil once they are all
+// stopped. Events still go to Events; read them in another goroutine.
+// Close afterwards; to leave the daemons running instead, Close without
+// cancelling ctx, or use your own loop.
+//
+// Errors: those of Shutdown.
+func (m *Manager) Run(ctx context.Context) error {
+	m.Poll(time.Now())
+	wake := m.Wake()
+	for {
+		select {
+		case <-ctx.Done():
+			return m.shutdown(context.Background(), true)
+		case <-wake:
+			m.Poll(time.Now())
+		}
+	}
+}
+
+// Shutdown stops every daemon this Manager supervises (in reverse
+// dependency order; SIGKILL at each one's StopTimeout, as ever) and polls
+// until they are all stopped, delivering their events on Events. It is
+// for a program that ends without Run; unlike every other method it
+// blocks, until they are stopped (nil) or ctx is done (ctx's error). The
+// daemons another Manager supervises are left to it. Close afterwards.
+//
+// Errors: ctx's error; an *Error naming the daemons still not stopped
+// when their StopTimeout and a grace period after the SIGKILL have passed
+// (a process that cannot be killed, leftovers that keep the lock).
+func (m *Manager) Shutdown(ctx context.Context) error { return m.shutdown(ctx, false) }
+
+func (m *Manager) shutdown(ctx context.Context, bounded bool) error {
+	names := m.Supervising()
+	if len(names) == 0 {
+		return nil
+	}
+	m.Stop(names...)
+	var limit <-chan time.Time
+	if bounded {
+		longest := time.Duration(0)
+		for _, n := range names {
+			longest = max(longest, m.daemon(n).spec.StopTimeout)
+		}
+		t := time.NewTimer(longest + shutdownGrace)
+		defer t.Stop()
+		limit = t.C
+	}
+	wake := m.Wake()
+	for {
+		m.Poll(time.Now())
+		var left []string
+		for _, n := range names {
+			if d := m.daemon(n); d != nil && d.State() != Stopped {
+				left = append(left, n)
+			}
+		}
+		if len(left) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-limit:
+			return &Error{Op: "shutdown", Err: fmt.Errorf("not stopped: %s", strings.Join(left, ", "))}
+		case <-wake:
+		}
+	}
+}
+
+// shutdownGrace is how long Run's shutdown waits after the longest
+// StopTimeout (and so after the SIGKILL) before it gives up.
+const shutdownGrace = 5 * time.Second

@@ -1,0 +1,266 @@
+// supervisor.go is the Manager as supervisor: the lease it holds on each
+// daemon it supervises, the events it applies the policy of supervise.go
+// to, the starts and stops it carries out (its own, and other controllers'
+// wishes), and the order After gives them.
+
+package launcher
+
+import (
+	"os"
+	"slices"
+	"time"
+)
+
+// link ties d into the After graph: to the daemons it names that are
+// added already, and to those added earlier that name it. A name not added
+// yet waits for its Add (a Start of d meanwhile is refused). A cycle is
+// refused.
+func (m *Manager) link(d *Daemon, sv *supervision) error {
+	var after []*Daemon
+	var missing []string
+	for _, name := range d.spec.After {
+		if dep := m.byName[name]; dep != nil {
+			after = append(after, dep)
+		} else {
+			missing = append(missing, name)
+		}
+	}
+	waiting := m.waiting[d.Name()]
+	for _, dep := range after {
+		if m.reaches(dep, d, waiting) {
+			return detail(ErrBadSpec, "after: %s runs after %s already (a cycle)", dep.Name(), d.Name())
+		}
+	}
+	d.sv = sv
+	sv.after, sv.missing = after, missing
+	for _, dep := range after {
+		dep.sv.dependents = append(dep.sv.dependents, d)
+	}
+	for _, name := range missing {
+		m.waiting[name] = append(m.waiting[name], d)
+	}
+	for _, x := range waiting { // added earlier, waiting for d
+		x.sv.after = append(x.sv.after, d)
+		x.sv.missing = slices.DeleteFunc(x.sv.missing, func(n string) bool { return n == d.Name() })
+		sv.dependents = append(sv.dependents, x)
+	}
+	delete(m.waiting, d.Name())
+	return nil
+}
+
+// reaches reports whether from runs after to (directly or not), counting
+// the daemons that will run after to once it is added (pending).
+func (m *Manager) reaches(from, to *Daemon, pending []*Daemon) bool {
+	seen := map[*Daemon]bool{}
+	var walk func(x *Daemon) bool
+	walk = func(x *Daemon) bool {
+		if x == to || slices.Contains(pending, x) && x != from {
+			return true
+		}
+		if seen[x] {
+			return false
+		}
+		seen[x] = true
+		for _, y := range x.sv.after {
+			if walk(y) {
+				return true
+			}
+		}
+		return false
+	}
+	return slices.Contains(pending, from) || walk(from)
+}
+
+// tryLease takes d's lease if it is free: from then on this Manager
+// supervises d, acting on what is wanted.
+func (m *Manager) tryLease(d *Daemon, now time.Time) {
+	if d.lease >= 0 || m.own.closed || m.opts.NoSupervise {
+		return
+	}
+	fd, got, err := d.f.takeLease()
+	if err != nil || !got {
+		return
+	}
+	d.lease = fd
+	d.readWant()
+	d.rec, _ = d.f.readStatus()
+	d.rec.Supervisor = os.Getpid()
+	d.recDirty = true
+	d.sv.wantUp, d.sv.gen = d.wantRec.Up, d.wantRec.Gen
+	if d.notify != nil && d.spec.Ready == ReadyNotify {
+		if d.notify.bind() == nil {
+			d.watchNotify()
+		}
+	}
+	m.own.touch(d, markDue)
+}
+
+// observe applies the restart policy to one event of d's.
+func (m *Manager) observe(d *Daemon, ev Event, now time.Time) {
+	sv := d.sv
+	if ev.To == Running && ev.From != Running {
+		sv.upSince = ev.Time
+	}
+	if d.lease < 0 || ev.From == ev.To {
+		return
+	}
+	if ev.To == Stopped && sv.unwatched && sv.wantUp {
+		// It ended while no supervisor watched: start it again, as wanted.
+		d.rec.NextRestart = time.Time{}
+		return
+	}
+	if !sv.wantUp && ev.To == Stopped {
+		d.rec.LastReason, d.rec.Since = ev.Reason, ev.Time
+		d.recDirty = true
+		return
+	}
+	rec, v := decide(d.rec, ev, policyOf(d.spec), sv.upSince, now, m.opts.Jitter())
+	d.rec = rec
+	switch v {
+	case restartAt:
+		sv.why = ReasonBackoff
+		sv.upSince = time.Time{}
+	case giveUp:
+		d.supervisorNote(now, ReasonGaveUp, nil)
+	case stayDown:
+		d.setWant(false, true)
+	}
+	if ev.To == Stopped || ev.To == Zombie {
+		d.recDirty = true
+	}
+}
+
+// settle starts what is wanted up and due, and stops what is wanted down
+// once its dependents are down. It runs after each round of d's.
+func (m *Manager) settle(d *Daemon, now time.Time) {
+	sv := d.sv
+	sv.unwatched = false
+	before := d.m.state
+	st := d.m.state
+	switch {
+	case sv.startQueued && st == Stopped && m.depsReady(d):
+		sv.startQueued = false
+		m.own.deliver()
+		d.request(inStart, nil, ReasonNone, now)
+	case d.lease >= 0 && sv.wantUp && st == Stopped && !d.rec.GaveUp && !now.Before(d.rec.NextRestart) && m.depsReady(d):
+		if off, _ := d.f.isDisabled(); off {
+			return
+		}
+		why := sv.why.or(ReasonRequested)
+		sv.why = ReasonNone
+		m.own.deliver() // the exit's events go out before the spawn
+		d.startData = nil
+		err := d.apply(input{kind: inStart, reason: why}, now)
+		switch {
+		case err != nil && d.spec.Restart != RestartNever:
+			rec, v := backoff(d.rec, policyOf(d.spec), time.Time{}, now, m.opts.Jitter())
+			d.rec = rec
+			if v == giveUp {
+				d.supervisorNote(now, ReasonGaveUp, nil)
+			} else {
+				sv.why = ReasonBackoff
+			}
+			d.recDirty = true
+		case err == nil && why == ReasonBackoff:
+			d.rec.Restarts++
+			d.recDirty = true
+		}
+	case sv.stopQueued && m.dependentsDown(d):
+		sv.stopQueued = false
+		d.apply(input{kind: inStop, reason: sv.stopWhy}, now)
+	}
+	if d.m.state != before || d.m.state == Running || d.m.state == Stopped {
+		// Its dependents may start now, or the daemons it runs after stop.
+		for _, x := range sv.dependents {
+			if x.m.state == Stopped && d.m.state == Running && (x.sv.startQueued || x.sv.wantUp && x.lease >= 0) {
+				m.own.touch(x, markDue)
+			}
+		}
+		for _, x := range sv.after {
+			if x.sv.stopQueued && d.m.state == Stopped {
+				m.own.touch(x, markDue)
+			}
+		}
+	}
+}
+
+// changed acts on what another controller changed in d's files: a lease
+// given up (take it over), a new wish in <name>.want (carry it out).
+func (m *Manager) changed(d *Daemon, kinds fileKind, now time.Time) {
+	if kinds&fileSup != 0 && d.lease < 0 {
+		m.tryLease(d, now)
+	}
+	if kinds&fileWant == 0 || d.lease < 0 {
+		return
+	}
+	sv, w := d.sv, d.wantRec
+	if w.Up == sv.wantUp && w.Gen == sv.gen {
+		return // ours, or nothing new
+	}
+	restart := w.Up && w.Gen != sv.gen
+	sv.wantUp, sv.gen = w.Up, w.Gen
+	switch {
+	case !w.Up:
+		sv.stopQueued, sv.stopWhy = true, ReasonRequestedElsewhere
+	case restart && d.m.state != Stopped:
+		d.rec = d.rec.reset()
+		sv.stopQueued = false
+		d.apply(input{kind: inRestart, reason: ReasonRequestedElsewhere}, now)
+	default:
+		d.rec = d.rec.reset()
+		sv.stopQueued, sv.why = false, ReasonRequestedElsewhere
+	}
+	d.genSeen = w.Gen
+	m.own.touch(d, markDue)
+}
+
+// depsReady reports whether every daemon d runs after is running.
+func (m *Manager) depsReady(d *Daemon) bool {
+	if len(d.sv.missing) > 0 {
+		return false
+	}
+	for _, dep := range d.sv.after {
+		if dep.m.state != Running {
+			return false
+		}
+	}
+	return true
+}
+
+// dependentsDown reports whether every daemon that runs after d and is
+// being stopped too has stopped.
+func (m *Manager) dependentsDown(d *Daemon) bool {
+	for _, x := range d.sv.dependents {
+		if (x.sv.stopQueued || !x.sv.wantUp) && x.m.state != Stopped {
+			return false
+		}
+	}
+	return true
+}
+
+// setWant records in <name>.want what d is wanted to be (a restart, when
+// bump, is a new generation) and makes it what d's supervision acts on.
+func (d *Daemon) setWant(up, quiet bool) error {
+	w := d.wantRec
+	w.Up = up
+	if d.sv != nil {
+		d.sv.wantUp, d.sv.gen = up, w.Gen
+	}
+	if w == d.wantRec && d.wantKnown {
+		return nil
+	}
+	err := d.f.writeWant(w)
+	if err == nil {
+		d.wantRec, d.wantKnown = w, true
+	}
+	if quiet {
+		return nil
+	}
+	return err
+}
+
+// supervisorNote records a supervisor's decision that changes no state
+// (gave-up) as an event of d's.
+func (d *Daemon) supervisorNote(now time.Time, r Reason, err error) {
+	d.emit(now, d.m.state, d.m.state, r, nil, err)
+}
