@@ -100,7 +100,10 @@ func (b *bench) measureCLI() error {
 		}
 	}
 	b.progress("CLI stop trials")
-	for i := range b.trials {
+	if b.cliTrials < b.trials {
+		b.note(fmt.Sprintf("%d CLI stop trials, not %d: each CLI run reads the config of %d daemons", b.cliTrials, b.trials, b.n))
+	}
+	for i := range b.cliTrials {
 		name := "d" + strconv.Itoa(1+i%max(b.n-1, 1))
 		if b.n == 1 {
 			name = "d0"
@@ -255,7 +258,7 @@ func (b *bench) command(argv []string, m *launcher.Manager, done func() bool) (t
 	b.cmd = p
 	ch := make(chan result, 1)
 	go func() { st, err := p.Wait(); ch <- result{mono(), st, err} }()
-	timeout := time.NewTimer(2 * time.Minute)
+	timeout := time.NewTimer(10 * time.Minute)
 	defer timeout.Stop()
 	var r *result
 	for r == nil || done != nil && !done() {
@@ -269,7 +272,7 @@ func (b *bench) command(argv []string, m *launcher.Manager, done func() bool) (t
 		case <-b.ctx.Done():
 			err = b.ctx.Err()
 		case <-timeout.C:
-			err = fmt.Errorf("%s: no end after 2m", strings.Join(argv, " "))
+			err = fmt.Errorf("%s: no end after 10m (returned: %v)", strings.Join(argv, " "), r != nil)
 		}
 		if err != nil {
 			if r == nil {

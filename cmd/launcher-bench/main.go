@@ -79,6 +79,7 @@ func main() {
 type bench struct {
 	ctx       context.Context
 	n, trials int
+	cliTrials int // of the CLI stop: fewer at large n, where each CLI run takes long
 	jsonOut   bool
 	idle      time.Duration
 	cmdline   string
@@ -178,9 +179,13 @@ func (b *bench) run() (err error) {
 	if err := b.buildTools(); err != nil {
 		return err
 	}
+	b.cliTrials = b.trials
+	if b.n > 1000 {
+		b.cliTrials = max(5, b.trials*1000/b.n)
+	}
 	// daemontools first: supervise holds back commands for 1s after it
 	// starts a service.
-	if b.dt, err = startDaemontools(b, b.trials); err != nil {
+	if b.dt, err = startDaemontools(b, b.cliTrials); err != nil {
 		return err
 	}
 	b.fds0 = openFDs()
