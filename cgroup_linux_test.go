@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var cgroupTestSeq int
+var cgroupTestSeq atomic.Int64 // parallel tests make bases
 
 // cgroupTestBase returns a test-unique dir in a cgroup2 tree: the system's
 // when one is mounted, else one mounted under t.TempDir() for the test. The
@@ -50,8 +51,7 @@ func cgroupTestBase(t *testing.T) string {
 		})
 		mnt = dir
 	}
-	cgroupTestSeq++
-	base := fmt.Sprintf("%s/launcher-test-%d-%d", mnt, os.Getpid(), cgroupTestSeq)
+	base := fmt.Sprintf("%s/launcher-test-%d-%d", mnt, os.Getpid(), cgroupTestSeq.Add(1))
 	if err := os.Mkdir(base, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -50,6 +50,9 @@ func TestStartStop(t *testing.T) {
 		t.Errorf("pid %d still alive", pid)
 	}
 	b, _ := os.ReadFile(d.LogFile())
+	if i, j := strings.Index(string(b), " launcher: starting web\n"), strings.Index(string(b), `data="hello"`); i < 0 || j < i {
+		t.Errorf("the start marker is not before the daemon's first line:\n%s", b)
+	}
 	for _, want := range []string{" launcher: starting web\n", `data="hello"`,
 		" launcher: pid " + strconv.Itoa(pid) + " exited with status 0\n"} {
 		if !strings.Contains(string(b), want) {

@@ -591,3 +591,26 @@ func TestManagerLaggingConsumer(t *testing.T) {
 		return allIn(m, Running) && len(seqs) == 3 && seqs["lag0"] >= 2 && seqs["lag1"] >= 2 && seqs["lag2"] >= 2
 	})
 }
+
+// Status says, by its Seq, which events it reflects: a consumer of Events
+// that has read fewer is behind the snapshot, and knows it.
+func TestManagerStatusSeq(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{})
+	m.Add(Spec{Name: "seq", Func: "sleep", StartSecs: -1})
+	m.Start()
+	var read uint64
+	w := &watcher{t: t, m: m}
+	w.until("running", w.state("seq", Running))
+	for _, ev := range w.of("seq") {
+		read = ev.Seq
+	}
+	st := m.Status()[0]
+	if st.State != Running || st.Seq != read {
+		t.Fatalf("status %v seq %d, events read up to %d", st.State, st.Seq, read)
+	}
+	daemonOf(m, "seq").Stop() // events made, not yet read
+	if st := m.Status()[0]; st.Seq <= read || st.State == Running {
+		t.Fatalf("after Stop: status %v seq %d, read %d: the snapshot should be ahead, and say so", st.State, st.Seq, read)
+	}
+}

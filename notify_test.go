@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"testing"
 	"time"
 )
@@ -119,5 +120,39 @@ func TestWatchdogQuietWhenStopping(t *testing.T) {
 	}, func() string { return d.Status().StatusText })
 	if evs := d.Poll(time.Now().Add(time.Hour)); len(evs) != 0 || d.State() != Running {
 		t.Fatalf("watchdog acted on a daemon that is stopping: %v", evs)
+	}
+}
+
+// Under a Manager, a watchdog stop is a failure like a crash: restarted
+// with backoff, counted, and given up on after MaxRestarts.
+func TestManagerWatchdogCountsRestarts(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{})
+	flag := t.TempDir() + "/ready"
+	os.WriteFile(flag, nil, 0o644) // ready at once, and never a WATCHDOG=1 (no .beat)
+	if err := m.Add(Spec{Name: "silent", Func: "notify", Data: []byte(flag), Ready: ReadyNotify,
+		WatchdogSec: 100 * time.Millisecond, StopTimeout: time.Second, Restart: RestartOnFailure,
+		RestartDelay: 10 * time.Millisecond, MaxRestarts: 1}); err != nil {
+		t.Fatal(err)
+	}
+	w := &watcher{t: t, m: m}
+	m.Start()
+	w.until("gave up", func() bool {
+		return slices.ContainsFunc(w.events, func(e Event) bool { return e.Reason == ReasonGaveUp })
+	})
+	starts, watchdogs := 0, 0
+	for _, e := range w.events {
+		if e.To == Starting {
+			starts++
+		}
+		if e.To == Stopping && e.Reason == ReasonWatchdog {
+			watchdogs++
+		}
+	}
+	if starts != 2 || watchdogs != 2 {
+		t.Fatalf("%d starts and %d watchdog stops, want 2 and 2: %v", starts, watchdogs, w.events)
+	}
+	if st := m.Status()[0]; !st.GaveUp || st.Restarts != 1 {
+		t.Fatalf("status %+v, want gave up after 1 restart", st)
 	}
 }

@@ -7,9 +7,13 @@
 package launcher
 
 import (
+	"fmt"
+	"os"
 	"slices"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // A second controller's start, stop, disable, enable and restart reach a
@@ -61,8 +65,53 @@ func TestWatchedDirSeenAtOnce(t *testing.T) {
 	}))
 	slices.Sort(took)
 	median := took[len(took)/2]
-	t.Logf("seen in %v (median), %v at most", median, took[len(took)-1])
-	if median > 10*time.Millisecond {
-		t.Fatalf("a change took %v (median) to be seen; all: %v", median, took)
+	// The floor, in the same run: a change a bare inotify watch reports to
+	// a goroutine blocked on it, as the Daemon's own goroutine is. On a
+	// loaded machine both grow; the bound is 10 ms or five floors.
+	floor := inotifyFloor(t)
+	t.Logf("seen in %v (median), %v at most; a bare inotify wake-up takes %v", median, took[len(took)-1], floor)
+	if median > max(10*time.Millisecond, 5*floor) {
+		t.Fatalf("a change took %v (median) to be seen, the floor %v; all: %v", median, floor, took)
 	}
+}
+
+// inotifyFloor is the median time from a rename in a watched dir to a
+// goroutine blocked in a read of the inotify fd running again.
+func inotifyFloor(t *testing.T) time.Duration {
+	dir := t.TempDir()
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_MOVED_TO); err != nil {
+		t.Fatal(err)
+	}
+	const rounds = 15
+	woke := make(chan time.Time)
+	go func() { // one read per round, then done: the fd is closed after
+		var buf [4096]byte
+		for range rounds {
+			if n, err := unix.Read(fd, buf[:]); n <= 0 || err != nil {
+				break
+			}
+			woke <- time.Now()
+		}
+		close(woke)
+	}()
+	var ds []time.Duration
+	for i := range rounds {
+		tmp := fmt.Sprintf("%s/.t%d", dir, i)
+		os.WriteFile(tmp, nil, 0o644)
+		start := time.Now()
+		os.Rename(tmp, fmt.Sprintf("%s/f%d", dir, i))
+		at, ok := <-woke
+		if !ok {
+			t.Fatal("the inotify reader stopped")
+		}
+		ds = append(ds, at.Sub(start))
+	}
+	<-woke // closed: the reader is done
+	slices.Sort(ds)
+	return ds[len(ds)/2]
 }
