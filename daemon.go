@@ -134,7 +134,7 @@ func makeDaemon(spec Spec, o *owner, lone bool) (*Daemon, error) {
 	o.join(d)
 	now := time.Now()
 	d.readWant()
-	d.rec, _ = d.f.readStatus()
+	d.readRecord()
 	d.adopt(now, d.find())
 	d.finishFiles()     // never hold the lock past New
 	o.touch(d, markAll) // the first Poll reports what New found
@@ -272,6 +272,10 @@ func (d *Daemon) release() {
 		d.heldLock = -1
 	}
 	if d.lease >= 0 {
+		// The record says nobody supervises it now (after a SIGKILL the
+		// others see the lease free and take the pid for stale).
+		d.rec.Supervisor = 0
+		d.f.writeStatus(d.rec)
 		releaseLease(d.lease)
 		d.lease = -1
 	}

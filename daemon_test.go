@@ -497,3 +497,22 @@ func TestStarterRecordsExit(t *testing.T) {
 		t.Fatalf("another controller sees %+v, want the exit status 3, start-failed or crashed", st)
 	}
 }
+
+// The default dirs are the documented ones, and a Spec without dirs gets
+// them.
+func TestDefaultDirs(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", "/state")
+	wantPID, wantLog := "/state/launcher/run", "/state/launcher/log"
+	if os.Geteuid() == 0 {
+		wantPID, wantLog = "/run/launcher", "/var/log/launcher"
+	}
+	if got := DefaultPIDDir(); got != wantPID {
+		t.Errorf("DefaultPIDDir() = %q, want %q", got, wantPID)
+	}
+	if got := DefaultLogDir(); got != wantLog {
+		t.Errorf("DefaultLogDir() = %q, want %q", got, wantLog)
+	}
+	if s := (Spec{Name: "x"}).withDefaults(); s.PIDDir != wantPID || s.LogDir != wantLog {
+		t.Errorf("a Spec without dirs gets %q and %q", s.PIDDir, s.LogDir)
+	}
+}

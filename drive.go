@@ -120,7 +120,9 @@ func (d *Daemon) refresh(now time.Time) {
 		d.readWant()
 	}
 	if k&fileStatus != 0 && d.lease < 0 {
-		d.rec, _ = d.f.readStatus()
+		d.readRecord()
+	} else if k&fileSup != 0 && d.lease < 0 && d.rec.Supervisor != 0 && !pidExists(d.rec.Supervisor) {
+		d.rec.Supervisor = 0 // its supervisor ended (the close of its lease said so)
 	}
 	if k&(filePID|fileID|fileLock|fileExit) != 0 {
 		d.reconsider(now, k)
@@ -236,6 +238,17 @@ func (d *Daemon) finishFiles() {
 		d.doneWithFiles()
 	}
 	d.filesPending = false
+}
+
+// readRecord reads the shared record (<name>.status). The supervisor it
+// names is believed only while a supervisor holds the lease: one that was
+// SIGKILLed left its pid behind. A controller that cannot probe the lease
+// (a read-only look) asks whether that pid still runs.
+func (d *Daemon) readRecord() {
+	d.rec, _ = d.f.readStatus()
+	if pid := d.rec.Supervisor; pid != 0 && !(d.f.leaseHeld() || !d.writable() && pidExists(pid)) {
+		d.rec.Supervisor = 0
+	}
 }
 
 // recordExit writes the last exit this controller saw into the shared

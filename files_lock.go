@@ -101,7 +101,7 @@ func (f *files) lockInode() (dev, ino uint64, err error) {
 	if err := checkOwner(&st, f.lock); err != nil {
 		return 0, 0, err
 	}
-	return st.Dev, st.Ino, nil
+	return uint64(st.Dev), uint64(st.Ino), nil // int32 and uint64 on darwin
 }
 
 // writeSpawner writes who is spawning into the lock (fd, held): one

@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -144,6 +146,13 @@ var helpers = map[string]Func{
 		return nil
 	},
 	// sigign: prints its SigIgn mask.
+	// deaf ignores SIGTERM altogether: only a SIGKILL ends it.
+	"deaf": func(ctx context.Context, data []byte) error {
+		signal.Ignore(syscall.SIGTERM)
+		fmt.Println("deaf")
+		time.Sleep(helperLifetime)
+		return nil
+	},
 	"sigign": func(ctx context.Context, data []byte) error {
 		b, _ := os.ReadFile("/proc/self/status")
 		for _, l := range strings.Split(string(b), "\n") {

@@ -309,12 +309,22 @@ func (m *Manager) ForceStop(names ...string) error {
 }
 
 // Restart wants the named daemons up and restarts them (stop, then start
-// once gone). The error joins one *Error per daemon.
+// once gone). One whose After daemons are not all running is stopped now
+// and started when they are, as Start does. Where another Manager
+// supervises a daemon, it is asked to restart it. The error joins one
+// *Error per daemon.
 func (m *Manager) Restart(names ...string) error {
 	return m.each("restart", names, func(d *Daemon, now time.Time) error {
 		d.rec = d.rec.reset()
 		d.sv.stopQueued = false
-		return d.request(inRestart, nil, ReasonNone, now)
+		if m.depsReady(d) || d.lease < 0 && d.f.leaseHeld() {
+			return d.request(inRestart, nil, ReasonNone, now)
+		}
+		if err := d.request(inStop, nil, ReasonNone, now); err != nil {
+			return err
+		}
+		d.sv.startQueued = true
+		return d.setWant(true, d.lease >= 0)
 	})
 }
 

@@ -519,6 +519,53 @@ func TestManagerAfterAnyOrder(t *testing.T) {
 	}
 }
 
+// Restart of a daemon whose After daemons are not all running stops it
+// now and starts it once they run (as Start waits for them): what a
+// reload does when a changed daemon's new After names a daemon just added.
+func TestManagerRestartWaitsForAfter(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{})
+	if err := m.Add(Spec{Name: "web", Func: "sleep", StartSecs: -1}); err != nil {
+		t.Fatal(err)
+	}
+	w := &watcher{t: t, m: m}
+	m.Start("web")
+	w.until("web running", w.state("web", Running))
+	old := daemonOf(m, "web").PID()
+	// web now runs after a new, slow to start, daemon.
+	if err := m.Remove("web"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Add(Spec{Name: "db", Func: "sleep", StartSecs: 300 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Add(Spec{Name: "web", Func: "sleep", StartSecs: -1, After: []string{"db"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start("db"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Restart("web"); err != nil {
+		t.Fatal(err)
+	}
+	w.until("web restarted", func() bool {
+		d := daemonOf(m, "web")
+		return d.State() == Running && d.PID() != old
+	})
+	var dbUp, webStart time.Time
+	for _, ev := range w.events {
+		switch {
+		case ev.Daemon == "db" && ev.To == Running:
+			dbUp = ev.Time
+		case ev.Daemon == "web" && ev.To == Starting && ev.PID != old:
+			webStart = ev.Time
+		}
+	}
+	if dbUp.IsZero() || webStart.Before(dbUp) {
+		t.Fatalf("web started at %v, db running at %v: the restart did not wait; events %v", webStart, dbUp, w.events)
+	}
+}
+
 // Spec.Data reaches a Func daemon started (and restarted) by the Manager;
 // Manager.Signal signals by name and says which it could not.
 func TestManagerDataAndSignal(t *testing.T) {

@@ -14,6 +14,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// pidExists reports whether a process with pid runs (or is a zombie).
+func pidExists(pid int) bool {
+	var st unix.Stat_t
+	return pid > 0 && unix.Stat("/proc/"+strconv.Itoa(pid), &st) == nil
+}
+
 // readProcStat reads /proc/<pid>/stat; os.ErrNotExist when there is no
 // such process.
 func readProcStat(pid int) (procStat, error) {

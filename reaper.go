@@ -20,9 +20,11 @@ type process struct {
 	own   bool // our child: its exit status can be reaped
 	group bool // it leads its own process group (setsid), so pgid == pid
 	start uint64
-	// pollfd is kept here so checking an adopted process allocates nothing.
-	pollfd [1]unix.PollFd
-	done   bool // exited and (if own) reaped: never signal it again
+	// pollfd and siginfo are kept here so that checking a process
+	// allocates nothing (a pointer handed to the waitid seam escapes).
+	pollfd  [1]unix.PollFd
+	siginfo siginfo
+	done    bool // exited and (if own) reaped: never signal it again
 }
 
 // groupIsOurs reports whether process group pgid can still be the group

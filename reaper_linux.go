@@ -33,6 +33,21 @@ func siginfoChild(info *unix.Siginfo) *sigchld {
 // waitid is the one wait of the package (a seam: a test counts the calls).
 var waitid = unix.Waitid
 
+// siginfo is what waitid fills in.
+type siginfo = unix.Siginfo
+
+// waitNoHang reaps p if it has exited, into p.siginfo (pid 0 there: still
+// running).
+func (p *process) waitNoHang() error {
+	switch {
+	case p.pidfd >= 0:
+		return waitid(unix.P_PIDFD, p.pidfd, &p.siginfo, unix.WEXITED|unix.WNOHANG, nil)
+	case p.own:
+		return waitid(unix.P_PID, p.pid, &p.siginfo, unix.WEXITED|unix.WNOHANG, nil)
+	}
+	return unix.ECHILD
+}
+
 // check reports, without waiting, whether the process has exited. Our own
 // children are reaped (waitid on their pidfd, or on their pid where there
 // are no pidfds) and their status returned; for other processes (adopted
@@ -52,23 +67,15 @@ func (p *process) check() (exited bool, st *ExitStatus, err error) {
 			return false, nil, nil
 		}
 	}
-	var info unix.Siginfo
-	wait := func() error {
-		switch {
-		case p.pidfd >= 0:
-			return waitid(unix.P_PIDFD, p.pidfd, &info, unix.WEXITED|unix.WNOHANG, nil)
-		case p.own:
-			return waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOHANG, nil)
-		}
-		return unix.ECHILD
-	}
-	err = wait()
+	info := &p.siginfo
+	*info = unix.Siginfo{}
+	err = p.waitNoHang()
 	for errors.Is(err, unix.EINTR) {
-		err = wait()
+		err = p.waitNoHang()
 	}
 	switch {
 	case err == nil:
-		c := siginfoChild(&info)
+		c := siginfoChild(info)
 		if c.pid == 0 {
 			return false, nil, nil // still running
 		}

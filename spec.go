@@ -198,10 +198,10 @@ const (
 // withDefaults returns the spec with every defaulted field filled in.
 func (s Spec) withDefaults() Spec {
 	if s.PIDDir == "" {
-		s.PIDDir = defaultDir("/run/launcher", "run")
+		s.PIDDir = DefaultPIDDir()
 	}
 	if s.LogDir == "" {
-		s.LogDir = defaultDir("/var/log/launcher", "log")
+		s.LogDir = DefaultLogDir()
 	}
 	if s.StopSignal == 0 {
 		s.StopSignal = syscall.SIGTERM
@@ -236,6 +236,15 @@ func (s Spec) withDefaults() Spec {
 	}
 	return s
 }
+
+// DefaultPIDDir is the pid dir of a Spec that names none: /run/launcher
+// for root, $XDG_STATE_HOME/launcher/run (~/.local/state/launcher/run) for
+// other users. It reads the environment only; it does not create the dir.
+func DefaultPIDDir() string { return defaultDir("/run/launcher", "run") }
+
+// DefaultLogDir is the log dir of a Spec that names none: /var/log/launcher
+// for root, $XDG_STATE_HOME/launcher/log for other users.
+func DefaultLogDir() string { return defaultDir("/var/log/launcher", "log") }
 
 func defaultDir(rootDir, sub string) string {
 	if os.Geteuid() == 0 {

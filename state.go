@@ -275,10 +275,7 @@ func step(m machine, in input, now time.Time) (machine, result) {
 				why = ReasonCrashed
 			}
 		case Stopping:
-			why = m.stopWhy.or(ReasonRequested)
-			if m.timedOut {
-				why = ReasonStopTimeout
-			}
+			why = m.stopReason()
 		default:
 			return m, r // Stopped, or a Zombie already: nothing more exited
 		}
@@ -295,10 +292,7 @@ func step(m machine, in input, now time.Time) (machine, result) {
 		}
 		why := m.exitReason.or(ReasonExited)
 		if m.state == Stopping { // the leftovers of a Zombie, stopped
-			why = m.stopWhy.or(ReasonRequested)
-			if m.timedOut {
-				why = ReasonStopTimeout
-			}
+			why = m.stopReason()
 		}
 		move(Stopped, why)
 		m.confirmAt, m.stopAt, m.killed, m.timedOut, m.exitReason = time.Time{}, time.Time{}, false, false, ReasonNone
@@ -330,4 +324,16 @@ func step(m machine, in input, now time.Time) (machine, result) {
 		}
 	}
 	return m, r
+}
+
+// stopReason is why a stop ended: the reason it was made for, or
+// stop-timeout when a stop asked for needed the SIGKILL. A watchdog stop
+// stays a watchdog stop however it ended: a hung daemon that also ignores
+// SIGTERM is still a failure its supervisor counts and backs off from.
+func (m machine) stopReason() Reason {
+	why := m.stopWhy.or(ReasonRequested)
+	if m.timedOut && why != ReasonWatchdog {
+		why = ReasonStopTimeout
+	}
+	return why
 }

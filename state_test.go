@@ -349,6 +349,14 @@ func TestStepDeadlines(t *testing.T) {
 		if m3, _ := tick(m, t0.Add(time.Second+tWatchdog)); !m3.queued || m3.queuedWhy != ReasonWatchdog {
 			t.Fatalf("a lone daemon's watchdog stop does not restart: %+v", m3)
 		}
+		// A hung daemon that also ignores SIGTERM: the kill at StopTimeout
+		// does not turn the watchdog stop into one that was asked for.
+		m4, _ := tick(m2, t0.Add(time.Second+tWatchdog+tStopTimeout))
+		m4, r4 := step(m4, input{kind: inExited, exit: exitKilled, known: true}, t0.Add(time.Second+tWatchdog+tStopTimeout))
+		m4, r5 := step(m4, input{kind: inGone}, t0.Add(time.Second+tWatchdog+tStopTimeout))
+		if m4.state != Stopped || r4.reason != ReasonWatchdog || r5.reason != ReasonWatchdog {
+			t.Fatalf("watchdog stop ended by SIGKILL: %v then %v (%+v)", r4.reason, r5.reason, m4)
+		}
 		m.quitting = true
 		if !m.deadline().IsZero() {
 			t.Fatal("STOPPING=1 did not hold the watchdog off")

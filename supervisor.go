@@ -85,8 +85,14 @@ func (m *Manager) tryLease(d *Daemon, now time.Time) {
 	d.readWant()
 	d.rec, _ = d.f.readStatus()
 	d.rec.Supervisor = os.Getpid()
-	d.recDirty = true
+	d.f.writeStatus(d.rec) // at once: every controller's status names the new supervisor
 	d.sv.wantUp, d.sv.gen = d.wantRec.Up, d.wantRec.Gen
+	if !d.sv.wantUp && d.m.state != Stopped {
+		// Wanted down but not stopped: a stop that the supervisor before
+		// did not live to finish (or carry out). This one finishes it,
+		// its StopTimeout counted from now.
+		d.sv.stopQueued, d.sv.stopWhy = true, ReasonRequestedElsewhere
+	}
 	if d.notify != nil && d.spec.Ready == ReadyNotify {
 		if d.notify.bind() == nil {
 			d.watchNotify()

@@ -48,6 +48,7 @@ func pidfdOK() bool                                      { return false }
 func runShim(string)                                     { os.Exit(127) }
 func (p *process) check() (bool, *ExitStatus, error)     { return false, nil, ErrUnsupported }
 func (p *process) alive() bool                           { return false }
+func pidExists(int) bool                                 { return false }
 func (p *process) signal(syscall.Signal) error           { return ErrUnsupported }
 func (p *process) close()                                {}
 func openProcess(int) (*process, procStat, error)        { return nil, procStat{}, os.ErrNotExist }
@@ -56,6 +57,8 @@ func (d *Daemon) watchLog(time.Time)                     {}
 func (d *Daemon) unwatchLog()                            {}
 
 type containment struct{}
+
+type siginfo struct{}
 
 func (d *Daemon) containNew() error {
 	if d.spec.KillMode == KillCgroup {

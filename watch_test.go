@@ -26,14 +26,16 @@ func TestWatchedDirSeenAtOnce(t *testing.T) {
 	a := newDaemon(t, spec) // the watcher
 	b := newDaemon(t, spec) // another controller
 	wake := a.Wake()
-	// seen waits, by Wake only, until cond holds for a, and says how long
-	// that took from now.
+	// seen does the change through b, then waits, by Wake only, until cond
+	// holds for a, and says how long that took from the moment the change
+	// was in the pid dir (the time b's side took, a spawn or a process's
+	// exit, is not the watcher's).
 	seen := func(what string, do func() error, cond func() bool) time.Duration {
 		t.Helper()
-		start := time.Now()
 		if err := do(); err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
+		start := time.Now()
 		deadline := time.After(10 * time.Second)
 		for !cond() {
 			select {

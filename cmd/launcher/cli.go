@@ -1,3 +1,6 @@
+// cli.go: what every command shares: the config it runs on, the names it
+// checks, the Manager it opens, and the loop that drives it until done.
+
 package main
 
 import (

@@ -1,3 +1,5 @@
+// commands.go: the table of commands, their flags and help texts.
+
 package main
 
 import (
@@ -53,6 +55,8 @@ type options struct {
 	follow  bool
 	lines   int
 	keep    bool
+	init    bool
+	verbose bool
 }
 
 // Flag definitions shared by several commands.
@@ -148,6 +152,10 @@ daemon in detail, as systemctl status does: its state and why, pid,
 uptime, restarts, last exit, whether it is wanted up and enabled, its
 supervisor, CPU time and memory, and the last -n lines of its log.
 
+A daemon whose process runs another command than the config's (it was
+started from an older config) shows as "running (outdated)": a restart
+applies the config.
+
 Exit status: 0 when all the named daemons are running, 3 when any is not
 (as LSB init scripts), 1 on an error.`,
 		flags: func(fs *flag.FlagSet, o *options) {
@@ -188,16 +196,65 @@ the signal all the same. Exit status 1 if any could not be signalled.`,
 		help: `Supervises in the foreground: starts the named daemons (all the enabled
 ones without names), restarts them per their restart policy and prints
 every event, until SIGINT or SIGTERM. Then it stops the daemons it
-supervises, in reverse dependency order (a second signal kills them),
+supervises, in reverse dependency order, and waits for them at most the
+longest stop_timeout and 5s more (a second signal kills them at once),
 unless --keep leaves them running.
 
+Signals: SIGINT and SIGTERM stop it, as above. SIGHUP reloads the config,
+as "launcher reload" does. SIGUSR1 and SIGUSR2 go on to the main process
+of every daemon it supervises that runs.
+
 Where another "launcher up" supervises a daemon already, this one stands
-by for it, takes over when that one ends, and says which it does.`,
+by for it, takes over when that one ends, and says which it does.
+
+As a container's init (PID 1, or with --init) it also reaps every orphan
+that ends (it makes itself their reaper: PR_SET_CHILD_SUBREAPER).
+
+Under systemd (a Type=notify service: NOTIFY_SOCKET is set) it sends
+READY=1 once none of its daemons is on its way any more (each runs, or
+stays down: wanted down, disabled, given up, or waiting for one that
+stays down), STATUS= with the count of daemons by state when it changes,
+WATCHDOG=1 every WATCHDOG_USEC/2 (WatchdogSec=), RELOADING=1 on SIGHUP
+and READY=1 after it, and STOPPING=1 when it stops. The daemons do not
+inherit NOTIFY_SOCKET or WATCHDOG_*. See examples/launcher.service.
+
+Exit status: 0 when each daemon it supervises ended cleanly the last time
+it ended: with exit status 0, or by its stop signal after a stop was
+asked for (one that never ran counts as clean); 1 when one was killed
+with SIGKILL (at its stop_timeout, or by a second signal), crashed, or
+was not stopped in time, and on an error. With --keep: 0.`,
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.BoolVar(&o.keep, "keep", false, "leave the daemons running when up ends")
+			fs.BoolVar(&o.init, "init", false, "reap orphans, as an init (on by itself as PID 1)")
+			fs.BoolVar(&o.verbose, "v", false, "also say which orphans it reaped, and the daemons a reload left unchanged")
 		},
 		operands: daemonOperands,
 		run:      (*cli).up,
+	}, {
+		name:    "reload",
+		summary: "make the running up apply the config's changes",
+		help: `Makes the running "launcher up" of this config re-read it and apply the
+changes, as SIGHUP to it does: daemons added are started (if enabled),
+daemons removed are stopped and no longer supervised, daemons whose
+settings changed in any way are restarted with the new ones (those
+wanted down stay down), and the others are left alone. It prints what
+each up did, like "web: changed, restarted"; -v lists the unchanged
+daemons too.
+
+A config with errors changes nothing: reload says why (file:line: key)
+and signals nobody; the up goes on with the config it has.
+
+It finds the ups through the records they keep in the pid dir
+(.up.PID: their pid, process start time and config), signals each one
+that runs this config file, and waits until each has applied it.
+
+Exit status: 0 when every up applied the config, 1 if not.`,
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.DurationVar(&o.timeout, "timeout", waitForReload, "give up waiting for up after `D`")
+			fs.BoolVar(&o.verbose, "v", false, "also list the daemons left unchanged")
+		},
+		operands: noOperands,
+		run:      (*cli).reload,
 	}, {
 		name:     "completion",
 		synopsis: "bash|zsh|fish",

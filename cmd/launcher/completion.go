@@ -1,3 +1,6 @@
+// completion.go: the bash, zsh and fish completion scripts, and the daemon
+// names they ask for.
+
 package main
 
 import (

@@ -1,3 +1,6 @@
+// config.go: the TOML config: parsing, every key checked with file:line,
+// and the launcher.Spec each daemon becomes.
+
 package main
 
 import (
@@ -25,6 +28,7 @@ import (
 // daemons in an order in which each comes after those it names in after.
 type config struct {
 	file    string
+	builtin bool // the built-in demo, not a file
 	pidDir  string
 	logDir  string
 	daemons []launcher.Spec
@@ -61,17 +65,7 @@ func loadConfig(path string) (*config, error) {
 		}
 	}
 	if path == "" {
-		cfg, err := parseConfig("examples/demo.toml (built in)", examples.DemoTOML)
-		if err != nil {
-			return nil, err
-		}
-		// The demo keeps its files in a temp dir of its own.
-		dir := filepath.Join(os.TempDir(), "launcher-demo-"+strconv.Itoa(os.Getuid()))
-		cfg.pidDir, cfg.logDir = filepath.Join(dir, "run"), filepath.Join(dir, "log")
-		for i := range cfg.daemons {
-			cfg.daemons[i].PIDDir, cfg.daemons[i].LogDir = cfg.pidDir, cfg.logDir
-		}
-		return cfg, nil
+		return builtinConfig()
 	}
 	text, err := os.ReadFile(path)
 	if err != nil {
@@ -102,6 +96,31 @@ func loadConfig(path string) (*config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// builtinConfig is the built-in demo (examples/demo.toml), which keeps
+// its files in a temp dir of its own.
+func builtinConfig() (*config, error) {
+	cfg, err := parseConfig("examples/demo.toml (built in)", examples.DemoTOML)
+	if err != nil {
+		return nil, err
+	}
+	cfg.builtin = true
+	dir := filepath.Join(os.TempDir(), "launcher-demo-"+strconv.Itoa(os.Getuid()))
+	cfg.pidDir, cfg.logDir = filepath.Join(dir, "run"), filepath.Join(dir, "log")
+	for i := range cfg.daemons {
+		cfg.daemons[i].PIDDir, cfg.daemons[i].LogDir = cfg.pidDir, cfg.logDir
+	}
+	return cfg, nil
+}
+
+// reread loads the same config again: the same file (its path as found
+// the first time, from the same working dir), or the built-in demo.
+func (c *config) reread() (*config, error) {
+	if c.builtin {
+		return builtinConfig()
+	}
+	return loadConfig(c.file)
 }
 
 // checkNames refuses names that the config does not have, with the

@@ -1,3 +1,5 @@
+// help.go: `launcher help` and each command's --help.
+
 package main
 
 import (

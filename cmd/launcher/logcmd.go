@@ -1,3 +1,5 @@
+// logcmd.go: `launcher log`: the last lines of logs, and -f to follow them.
+
 package main
 
 import (

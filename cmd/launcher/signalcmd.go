@@ -1,3 +1,5 @@
+// signalcmd.go: `launcher signal SIG name ...`.
+
 package main
 
 import (

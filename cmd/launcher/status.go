@@ -1,3 +1,6 @@
+// status.go: `launcher status`: the table, the detail of one daemon, JSON,
+// and the exit status LSB scripts expect.
+
 package main
 
 import (
@@ -149,6 +152,9 @@ func (c *cli) writeDetail(st launcher.Status, logFile string, now time.Time) {
 		fields = append(fields, field{"CPU", st.CPUTime.Round(time.Millisecond).String()},
 			field{"Memory", bytesText(st.RSS) + " RSS"})
 	}
+	if st.Outdated {
+		fields = append(fields, field{"Outdated", "it runs another command than the config's; restart it to apply the config"})
+	}
 	if st.StatusText != "" {
 		fields = append(fields, field{"Status", st.StatusText})
 	}
@@ -194,6 +200,11 @@ func stateText(st launcher.Status) string {
 	s := st.State.String()
 	if st.GaveUp {
 		s += " (gave up)"
+	}
+	if st.Outdated {
+		// Its process runs another command than the config's: started
+		// from an older config; a restart applies this one.
+		s += " (outdated)"
 	}
 	return s
 }

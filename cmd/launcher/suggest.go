@@ -1,3 +1,5 @@
+// suggest.go: "did you mean" for mistyped commands, keys and names.
+
 package main
 
 import (

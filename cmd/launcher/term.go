@@ -1,3 +1,5 @@
+// term.go: whether output is a terminal, and colours only there.
+
 package main
 
 // The one place that decides whether output goes to a terminal and whether

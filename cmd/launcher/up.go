@@ -1,129 +1,501 @@
+// up.go: `launcher up`: one loop that supervises, prints events, forwards
+// signals, reloads, reaps as an init and stops the daemons at the end.
+
 package main
 
 import (
-	"context"
-	"errors"
+	"cmp"
 	"fmt"
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/proclauncher/launcher"
+	"golang.org/x/sys/unix"
 )
+
+// upRun is one `launcher up`: its Manager, the config it applies, and what
+// it tells the service manager.
+type upRun struct {
+	c     *cli
+	m     *launcher.Manager
+	names []string        // the daemons named on the command line; nil: all
+	specs []launcher.Spec // the specs in m, in dependency order: the config applied
+
+	sigs chan os.Signal // INT, TERM, HUP, USR1, USR2
+	chld chan os.Signal // SIGCHLD, as an init; nil otherwise
+
+	pidDir string
+	rec    upRecord // <pid_dir>/.up.<pid>
+	recOK  bool     // written: `launcher reload` can find this up
+
+	roles string            // what sayRoles said last
+	ends  map[string]string // how each daemon last ended: "" cleanly, else why not
+
+	reload *reloadRun // a reload waiting for removed daemons to stop
+	again  bool       // a SIGHUP came during it: reload again after it
+
+	sd       *sdNotifier // nil without NOTIFY_SOCKET
+	sdFailed bool        // a send failed (said once)
+	ready    bool        // READY=1 sent since the start or the last reload
+	status   string      // the last STATUS= sent
+}
+
+// stopGrace is how long up waits for its daemons to stop beyond the
+// longest stop_timeout (after which each was sent SIGKILL) before it gives
+// up on them (as launcher.Manager's Run does).
+const stopGrace = 5 * time.Second
 
 // up supervises in the foreground: it adopts what runs, starts the named
 // (or all enabled) daemons, restarts them per their policy and prints
 // every event, until SIGINT or SIGTERM; then it stops every daemon it
 // supervises (in reverse order) unless --keep, and a second signal kills
-// what is left. Where another `up` supervises a daemon already, this one
-// stands by for it and takes over when that one goes; it says which.
+// what is left. SIGHUP reloads the config; SIGUSR1 and SIGUSR2 go on to
+// the daemons. Where another `up` supervises a daemon already, this one
+// stands by for it and takes over when that one goes; it says which. As an
+// init (PID 1, or --init) it also reaps orphans; under systemd
+// (NOTIFY_SOCKET) it says when it is ready, how its daemons are, and that
+// it lives (the watchdog).
 func (c *cli) up(names []string) error {
 	// Catch the signals first: a signal before Notify would be lost (a
 	// shell's background job starts with SIGINT ignored) or kill us with
 	// the daemons left unstopped.
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	u := &upRun{c: c, sigs: make(chan os.Signal, 8), ends: map[string]string{}}
+	signal.Notify(u.sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(u.sigs)
+	if c.opts.init || os.Getpid() == 1 {
+		u.chld = make(chan os.Signal, 1)
+		signal.Notify(u.chld, syscall.SIGCHLD)
+		defer signal.Stop(u.chld)
+		if err := becomeSubreaper(); err != nil && os.Getpid() != 1 {
+			fmt.Fprintf(c.stderr, "launcher: --init: cannot become the reaper of orphans: %v\n", err)
+		}
+	}
+	var err error
+	if u.sd, err = newSDNotifier(); err != nil {
+		fmt.Fprintf(c.stderr, "launcher: %v\n", err)
+	}
+	defer u.sd.close()
 	if err := c.checkNames(names); err != nil {
 		return err
 	}
+	if len(names) > 0 {
+		u.names = names
+	}
 	m, bad := c.manager(true, names)
+	u.m = m
 	defer m.Close()
-	for _, s := range c.cfg.daemons {
+	for _, s := range u.selected(c.cfg) {
 		if err := bad[s.Name]; err != nil {
 			fmt.Fprintln(c.stderr, err) // the others are supervised all the same
+			continue
+		}
+		u.specs = append(u.specs, s)
+	}
+	u.writeRecord()
+	defer u.removeRecord()
+	u.sayRoles()
+	sup := m.Supervising()
+	for _, st := range m.Status() {
+		if st.Outdated && slices.Contains(sup, st.Name) {
+			fmt.Fprintf(c.stderr, "launcher: %s runs another command than the config's (it was started from an older config): \"launcher restart %s\" applies it\n", st.Name, st.Name)
 		}
 	}
-	print := func(ev launcher.Event) {
-		fmt.Fprintf(c.stdout, "%s %s\n", ev.Time.Format("15:04:05.000"), colourEvent(c, ev))
-	}
-	var roles string
-	sayRoles := func() {
-		sup := m.Supervising()
-		var standby []string
-		for _, d := range m.Daemons() {
-			if !slices.Contains(sup, d.Name()) {
-				standby = append(standby, d.Name())
-			}
-		}
-		now := "supervising: " + strings.Join(sup, " ")
-		if len(standby) > 0 {
-			now += "; standing by (another up supervises): " + strings.Join(standby, " ")
-		}
-		if now != roles {
-			fmt.Fprintln(c.stderr, "launcher: "+now)
-			roles = now
-		}
-	}
-	sayRoles()
-	if len(names) == 0 {
+	start := names
+	if len(start) == 0 {
 		for _, d := range m.Daemons() {
 			if d.IsEnabled() {
-				names = append(names, d.Name())
+				start = append(start, d.Name())
 			}
 		}
 	}
-	if err := m.Start(names...); err != nil {
-		fmt.Fprintln(c.stderr, err)
+	if len(start) > 0 { // m.Start() would be all of them, disabled ones too
+		if err := m.Start(start...); err != nil {
+			fmt.Fprintln(c.stderr, err)
+		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		for {
-			select {
-			case <-sigs:
-				cancel()
-				return
-			case <-hup:
-				fmt.Fprintln(c.stderr, "launcher: SIGHUP: reloading the config is not supported yet; ignored")
-			case <-ctx.Done():
-				return
+	return u.run()
+}
+
+// run is up's loop: events, signals, orphans, the watchdog, until SIGINT
+// or SIGTERM; then it stops the daemons and returns how they ended.
+func (u *upRun) run() error {
+	m := u.m
+	wake := m.Wake()
+	var watchdog <-chan time.Time
+	if u.sd != nil && u.sd.watchdog > 0 {
+		t := time.NewTicker(u.sd.watchdog)
+		defer t.Stop()
+		watchdog = t.C
+		u.notify("WATCHDOG=1")
+	}
+	m.Poll(time.Now())
+	for {
+		u.drain()
+		u.settle()
+		select {
+		case <-wake:
+			m.Poll(time.Now())
+		case ev := <-m.Events():
+			u.event(ev)
+		case <-u.chld:
+			u.reapOrphans()
+		case <-watchdog:
+			u.notify("WATCHDOG=1")
+		case sig := <-u.sigs:
+			switch sig {
+			case os.Interrupt, syscall.SIGTERM:
+				return u.shutdown(watchdog)
+			case syscall.SIGHUP:
+				u.startReload()
+			default:
+				u.forward(sig.(syscall.Signal))
 			}
 		}
-	}()
-	drive(ctx, m, func() bool { sayRoles(); return false }, print)
-	cancel()
-	if c.opts.keep {
-		fmt.Fprintln(c.stderr, "launcher: leaving the daemons running")
+	}
+}
+
+// drain prints the events that wait, without waiting.
+func (u *upRun) drain() {
+	for {
+		select {
+		case ev := <-u.m.Events():
+			u.event(ev)
+		default:
+			return
+		}
+	}
+}
+
+// event prints ev and notes how a daemon ended.
+func (u *upRun) event(ev launcher.Event) {
+	fmt.Fprintf(u.c.stdout, "%s %s\n", ev.Time.Format("15:04:05.000"), colourEvent(u.c, ev))
+	if ev.From == ev.To {
+		return
+	}
+	switch {
+	case ev.Reason == launcher.ReasonStopTimeout:
+		u.ends[ev.Daemon] = "killed at its stop_timeout"
+	case ev.To == launcher.Zombie, ev.To == launcher.Stopped && ev.From != launcher.Zombie:
+		u.ends[ev.Daemon] = endProblem(ev, u.spec(ev.Daemon).StopSignal)
+	}
+}
+
+// endProblem says what was wrong with the end of a daemon's process that
+// ev reports, "" when nothing was: it exited with status 0, or a stop was
+// asked for and its stop signal ended it (or it went, its status unknown,
+// before the SIGKILL of stop_timeout).
+func endProblem(ev launcher.Event, stopSignal syscall.Signal) string {
+	if stopSignal == 0 {
+		stopSignal = syscall.SIGTERM
+	}
+	e := ev.Exit
+	switch {
+	case e != nil && e.Code == 0 && e.Signal == 0:
+		return ""
+	case ev.From == launcher.Stopping && (e == nil || e.Signal == stopSignal):
+		return ""
+	case e != nil:
+		return ev.Reason.String() + ", " + e.String()
+	}
+	return ev.Reason.String()
+}
+
+// settle does what waits on the daemons' states: who supervises what, the
+// end of a reload, what the service manager is told.
+func (u *upRun) settle() {
+	u.sayRoles()
+	if u.reload != nil && u.reload.stopped(u.m, time.Now()) {
+		u.finishReload()
+		if u.again {
+			u.again = false
+			u.startReload()
+		}
+	}
+	u.notifyState()
+}
+
+// sayRoles says which daemons this up supervises and which it stands by
+// for, when that changes.
+func (u *upRun) sayRoles() {
+	sup := u.m.Supervising()
+	var standby []string
+	for _, d := range u.m.Daemons() {
+		if !slices.Contains(sup, d.Name()) {
+			standby = append(standby, d.Name())
+		}
+	}
+	now := "supervising: " + cmp.Or(strings.Join(sup, " "), "none")
+	if len(standby) > 0 {
+		now += "; standing by (another up supervises): " + strings.Join(standby, " ")
+	}
+	if now != u.roles {
+		fmt.Fprintln(u.c.stderr, "launcher: "+now)
+		u.roles = now
+	}
+}
+
+// forward sends sig to the daemons this up supervises that have a process.
+func (u *upRun) forward(sig syscall.Signal) {
+	var names []string
+	for _, n := range u.m.Supervising() {
+		if d := daemonOf(u.m, n); d != nil && d.PID() != 0 {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		fmt.Fprintf(u.c.stderr, "launcher: %s: no daemon runs to forward it to\n", signalName(sig))
+		return
+	}
+	err := u.m.Signal(sig, names...)
+	fmt.Fprintf(u.c.stderr, "launcher: %s forwarded to %s\n", signalName(sig), strings.Join(names, " "))
+	for _, e := range launcher.Errors(err) {
+		fmt.Fprintln(u.c.stderr, "launcher: "+e.Error())
+	}
+}
+
+// reapOrphans reaps the orphans that ended (as an init); -v says which.
+func (u *upRun) reapOrphans() {
+	for _, pid := range launcher.ReapOrphans() {
+		if u.c.opts.verbose {
+			fmt.Fprintf(u.c.stderr, "launcher: reaped orphan pid %d\n", pid)
+		}
+	}
+}
+
+// shutdown stops every daemon this up supervises (unless --keep), waits
+// for them (at most the longest stop_timeout and stopGrace; a second
+// SIGINT or SIGTERM kills them) and returns how they ended: nil when every
+// one ended cleanly, exit status 1 when not.
+func (u *upRun) shutdown(watchdog <-chan time.Time) error {
+	m := u.m
+	u.notify("STOPPING=1")
+	if u.c.opts.keep {
+		fmt.Fprintln(u.c.stderr, "launcher: leaving the daemons running")
 		return nil
 	}
+	u.reload, u.again = nil, false
 	mine := m.Supervising()
-	fmt.Fprintln(c.stderr, "launcher: stopping the daemons it supervises (again to kill them)")
+	fmt.Fprintln(u.c.stderr, "launcher: stopping the daemons it supervises (again to kill them)")
+	longest := time.Duration(0)
 	if len(mine) > 0 {
 		m.Stop(mine...)
+		for _, n := range mine {
+			longest = max(longest, daemonOf(m, n).Spec().StopTimeout)
+		}
 	}
-	allStopped := func() bool {
+	limit := time.NewTimer(longest + stopGrace)
+	defer limit.Stop()
+	left := func() []string {
+		var out []string
 		for _, n := range mine {
 			if daemonOf(m, n).State() != launcher.Stopped {
-				return false
+				out = append(out, n)
 			}
 		}
-		return true
+		return out
 	}
-	stopCtx, stopCancel := context.WithCancel(context.Background())
-	defer stopCancel()
-	go func() {
-		select {
-		case <-sigs:
-			if len(mine) > 0 {
-				m.ForceStop(mine...)
-			}
-			stopCancel()
-		case <-stopCtx.Done():
+	wake := m.Wake()
+	killed := false
+	m.Poll(time.Now())
+	for {
+		u.drain()
+		u.sayRoles()
+		u.notifyState()
+		if len(left()) == 0 {
+			break
 		}
-	}()
-	if err := drive(stopCtx, m, allStopped, print); errors.Is(err, context.Canceled) {
-		// Killed: poll until the kills are reaped, a short while at most.
-		killCtx, killCancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer killCancel()
-		drive(killCtx, m, allStopped, print)
+		select {
+		case <-wake:
+			m.Poll(time.Now())
+		case ev := <-m.Events():
+			u.event(ev)
+		case <-u.chld:
+			u.reapOrphans()
+		case <-watchdog:
+			u.notify("WATCHDOG=1")
+		case sig := <-u.sigs:
+			switch sig {
+			case os.Interrupt, syscall.SIGTERM:
+				if !killed && len(mine) > 0 {
+					fmt.Fprintln(u.c.stderr, "launcher: killing them")
+					m.ForceStop(mine...)
+					killed = true
+				}
+			case syscall.SIGHUP:
+				fmt.Fprintln(u.c.stderr, "launcher: SIGHUP: stopping; not reloading")
+			default:
+				u.forward(sig.(syscall.Signal))
+			}
+		case <-limit.C:
+			fmt.Fprintf(u.c.stderr, "launcher: gave up waiting after %v for: %s\n", longest+stopGrace, strings.Join(left(), ", "))
+			return &exitError{code: 1}
+		}
+	}
+	var unclean []string
+	for _, n := range mine {
+		if why := u.ends[n]; why != "" {
+			unclean = append(unclean, n+" ("+why+")")
+		}
+	}
+	if len(unclean) > 0 {
+		fmt.Fprintf(u.c.stderr, "launcher: not every daemon ended cleanly: %s\n", strings.Join(unclean, ", "))
+		return &exitError{code: 1}
 	}
 	return nil
+}
+
+// selected returns the specs of cfg that this up supervises: those named
+// on its command line and those they run after, or all.
+func (u *upRun) selected(cfg *config) []launcher.Spec {
+	want := cfg.withDeps(u.names)
+	var out []launcher.Spec
+	for _, s := range cfg.daemons {
+		if want == nil || want[s.Name] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// spec returns the applied spec of the daemon called name.
+func (u *upRun) spec(name string) launcher.Spec {
+	for _, s := range u.specs {
+		if s.Name == name {
+			return s
+		}
+	}
+	return launcher.Spec{Name: name}
+}
+
+// writeRecord writes <pid_dir>/.up.<pid>, by which `launcher reload` finds
+// this up; it says so when it cannot (SIGHUP works all the same).
+func (u *upRun) writeRecord() {
+	u.pidDir = u.c.cfg.pidDirPath()
+	err := os.MkdirAll(u.pidDir, 0o755)
+	if err == nil {
+		removeStaleUpRecords(u.pidDir)
+		u.rec, err = newUpRecord(u.c.cfg)
+	}
+	if err == nil {
+		err = writeUpRecord(u.pidDir, u.rec)
+	}
+	if err != nil {
+		fmt.Fprintf(u.c.stderr, "launcher: \"launcher reload\" will not find this up (send it SIGHUP): %v\n", err)
+		return
+	}
+	u.recOK = true
+}
+
+func (u *upRun) updateRecord() {
+	if !u.recOK {
+		return
+	}
+	if err := writeUpRecord(u.pidDir, u.rec); err != nil {
+		fmt.Fprintf(u.c.stderr, "launcher: %v\n", err)
+	}
+}
+
+func (u *upRun) removeRecord() {
+	if u.recOK {
+		os.Remove(upRecordPath(u.pidDir, u.rec.PID))
+	}
+}
+
+// notify sends lines to the service manager, if there is one.
+func (u *upRun) notify(lines ...string) {
+	if err := u.sd.send(lines...); err != nil && !u.sdFailed {
+		fmt.Fprintf(u.c.stderr, "launcher: %v\n", err)
+		u.sdFailed = true
+	}
+}
+
+// notifyState tells the service manager how the daemons are (STATUS=,
+// when that changes) and, once none of them is on its way any more,
+// READY=1.
+func (u *upRun) notifyState() {
+	if u.sd == nil {
+		return
+	}
+	if text := u.statusText(); text != u.status {
+		u.notify("STATUS=" + text)
+		u.status = text
+	}
+	if !u.ready && u.reload == nil && u.allSettled() {
+		u.notify("READY=1")
+		u.ready = true
+	}
+}
+
+// statusText counts the daemons this up supervises by state: "3 running,
+// 1 starting".
+func (u *upRun) statusText() string {
+	counts := map[string]int{}
+	sup := u.m.Supervising()
+	for _, n := range sup {
+		d := daemonOf(u.m, n)
+		key := d.State().String()
+		if d.State() == launcher.Stopped && d.Status().GaveUp {
+			key = "gave up"
+		}
+		counts[key]++
+	}
+	var parts []string
+	for _, k := range []string{"running", "starting", "stopping", "zombie", "stopped", "gave up"} {
+		if counts[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+		}
+	}
+	if standby := len(u.m.Daemons()) - len(sup); standby > 0 {
+		parts = append(parts, fmt.Sprintf("standing by for %d", standby))
+	}
+	if len(parts) == 0 {
+		return "no daemons"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// allSettled reports whether none of the daemons this up supervises is
+// on its way any more: each runs, or stays down (wanted down, disabled,
+// given up, or waiting for a daemon it runs after that stays down). That
+// is when up is ready: a daemon that fails to start does not hold up the
+// start of the service; STATUS= tells.
+func (u *upRun) allSettled() bool {
+	for _, n := range u.m.Supervising() {
+		if !u.settled(n) {
+			return false
+		}
+	}
+	return true
+}
+
+func (u *upRun) settled(name string) bool {
+	d := daemonOf(u.m, name)
+	if d == nil {
+		return true
+	}
+	switch d.State() {
+	case launcher.Running:
+		return true
+	case launcher.Stopped:
+		st := d.Status()
+		if !st.WantUp || st.GaveUp || !st.Enabled {
+			return true
+		}
+		if !st.NextRestart.IsZero() {
+			return false // a restart is coming
+		}
+		for _, dep := range u.spec(name).After {
+			if dd := daemonOf(u.m, dep); dd == nil || dd.State() != launcher.Running && u.settled(dep) {
+				return true // waits for one that stays down
+			}
+		}
+	}
+	return false
 }
 
 // colourEvent is ev's line, red when something went wrong.
@@ -134,4 +506,12 @@ func colourEvent(c *cli, ev launcher.Event) string {
 		return c.paint.paint(red, s)
 	}
 	return s
+}
+
+// signalName is "SIGUSR1".
+func signalName(sig syscall.Signal) string {
+	if name := unix.SignalName(sig); name != "" {
+		return name
+	}
+	return "signal " + strconv.Itoa(int(sig))
 }

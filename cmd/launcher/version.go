@@ -1,3 +1,5 @@
+// version.go: `launcher version`, from the build info.
+
 package main
 
 import (

@@ -1,0 +1,125 @@
+//go:build linux
+
+// takeover_test.go: what a supervisor SIGKILLed leaves behind is finished
+// by the one that takes its lease, and nobody names it as the supervisor.
+
+package launcher
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A supervisor SIGKILLed in the middle of a stop (the daemon ignores
+// SIGTERM) leaves it running and wanted down: the standby that takes the
+// lease finishes the stop, SIGKILL at StopTimeout included.
+func TestStandbyFinishesStop(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "halfstopped", "deaf")
+	spec.StartSecs = 20 * time.Millisecond
+	spec.StopTimeout = 300 * time.Millisecond
+	spec.Restart = RestartOnFailure
+	b := startCtl(t, "supervise", spec, false, "LT_START=1")
+	b.expect("B supervising", func(l string) bool { return strings.HasPrefix(l, `supervising "halfstopped"`) }, 20*time.Second)
+	a := NewManager(Options{})
+	t.Cleanup(func() { closeManager(t, a) })
+	if err := a.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	ad := daemonOf(a, spec.Name)
+	var alog eventLog
+	describe := func() string {
+		return fmt.Sprintf("A supervises %v, status %+v, events %v; B said %q", a.Supervising(), ad.Status(), &alog, b.said())
+	}
+	drive(t, "A sees it running, supervised by B", []*Manager{a}, &alog, nil, nil,
+		func() bool { return ad.State() == Running && ad.Status().Supervisor == b.pid }, describe)
+	pid := ad.PID()
+	waitFor(t, "the daemon to ignore SIGTERM", func() bool {
+		b, _ := os.ReadFile(ad.LogFile())
+		return strings.Contains(string(b), "deaf\n")
+	}, describe)
+
+	// A asks for the stop; B carries it out (SIGTERM, ignored) and is
+	// killed before its StopTimeout.
+	if err := a.Stop(spec.Name); err != nil {
+		t.Fatal(err)
+	}
+	b.expect("B stopping it", func(l string) bool {
+		ev, ok := parseEventLine(l)
+		return ok && ev.to == "stopping"
+	}, 20*time.Second)
+	b.kill()
+	took := time.Now()
+	drive(t, "A takes the lease and finishes the stop", []*Manager{a}, &alog, nil, nil,
+		func() bool { return ad.State() == Stopped }, describe)
+	if !slices.Contains(a.Supervising(), spec.Name) {
+		t.Errorf("A stopped it without the lease: %s", describe())
+	}
+	if pidAlive(pid) {
+		t.Fatalf("pid %d still alive after the stop: %s", pid, describe())
+	}
+	if d := time.Since(took); d < spec.StopTimeout {
+		t.Errorf("stopped %v after the takeover, before its StopTimeout %v: was SIGTERM ignored?", d, spec.StopTimeout)
+	}
+	evs := alog.all()
+	if last := evs[len(evs)-1]; last.To != Stopped || last.Reason == ReasonCrashed || last.Reason == ReasonUnknownExit {
+		t.Errorf("the finished stop ended as %v; events %v", last, &alog)
+	}
+	if st := ad.Status(); st.WantUp || st.NextRestart != (time.Time{}) {
+		t.Errorf("after the stop: %+v, want it wanted down, no restart", st)
+	}
+}
+
+// The shared record names a supervisor only while it holds the lease:
+// after a SIGKILL a new look and a watching controller say nobody; after
+// a clean Close the record itself says nobody.
+func TestSupervisorGoneFromStatus(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "orphaned", "")
+	spec.Command = []string{"sleep", "300"}
+	spec.StartSecs = 20 * time.Millisecond
+	b := startCtl(t, "supervise", spec, false, "LT_START=1")
+	b.expect("B supervising", func(l string) bool { return strings.HasPrefix(l, `supervising "orphaned"`) }, 20*time.Second)
+	b.expect("B running it", func(l string) bool {
+		ev, ok := parseEventLine(l)
+		return ok && ev.to == "running"
+	}, 20*time.Second)
+	w := newDaemon(t, spec) // a controller that watches
+	if st := w.Status(); st.Supervisor != b.pid || st.State != Running {
+		t.Fatalf("before: %+v, want running, supervised by %d", st, b.pid)
+	}
+	b.kill()
+	waitFor(t, "the watcher to see no supervisor", func() bool {
+		w.Poll(time.Now())
+		return w.Status().Supervisor == 0
+	}, func() string { return fmt.Sprintf("%+v", w.Status()) })
+	if st := newDaemon(t, spec).Status(); st.Supervisor != 0 || st.State != Running {
+		t.Errorf("a new look after the SIGKILL: %+v, want running, no supervisor", st)
+	}
+
+	// A Manager takes it over and closes: the record says nobody.
+	m := NewManager(Options{})
+	if err := m.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	if st := newDaemon(t, spec).Status(); st.Supervisor != os.Getpid() {
+		t.Errorf("with a Manager here: %+v, want supervisor %d", st, os.Getpid())
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f := newFiles(spec)
+	rec, err := f.readStatus()
+	if err != nil || rec.Supervisor != 0 {
+		t.Errorf("the record after a Close: %+v %v, want no supervisor", rec, err)
+	}
+	if st := newDaemon(t, spec).Status(); st.Supervisor != 0 {
+		t.Errorf("a new look after the Close: %+v, want no supervisor", st)
+	}
+	w.ForceStop()
+	waitState(t, w, Stopped)
+}
