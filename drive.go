@@ -121,8 +121,12 @@ func (d *Daemon) refresh(now time.Time) {
 	}
 	if k&fileStatus != 0 && d.lease < 0 {
 		d.readRecord()
-	} else if k&fileSup != 0 && d.lease < 0 && d.rec.Supervisor != 0 && !pidExists(d.rec.Supervisor) {
-		d.rec.Supervisor = 0 // its supervisor ended (the close of its lease said so)
+	} else if k&fileSup != 0 && d.lease < 0 && d.rec.Supervisor != 0 && d.supervisorGone(d.rec.Supervisor) {
+		// Its supervisor ended: the close of its lease said so. Asked of the
+		// lease, not of the pid: a SIGKILLed supervisor's fds close before
+		// it is reaped, so its pid can outlive the event. Once cleared, the
+		// close of this probe (or another's) probes no more: no ping-pong.
+		d.rec.Supervisor = 0
 	}
 	if k&(filePID|fileID|fileLock|fileExit) != 0 {
 		d.reconsider(now, k)
@@ -136,8 +140,8 @@ func (d *Daemon) refresh(now time.Time) {
 	if k&fileCgroup != 0 && d.mainExited && (d.m.state == Zombie || d.m.state == Stopping) {
 		d.checkGone(now)
 	}
-	if d.own.sup != nil {
-		d.own.sup.changed(d, k, now)
+	if d.sv != nil {
+		d.changed(k, now)
 	}
 }
 
@@ -246,9 +250,15 @@ func (d *Daemon) finishFiles() {
 // (a read-only look) asks whether that pid still runs.
 func (d *Daemon) readRecord() {
 	d.rec, _ = d.f.readStatus()
-	if pid := d.rec.Supervisor; pid != 0 && !(d.f.leaseHeld() || !d.writable() && pidExists(pid)) {
+	if pid := d.rec.Supervisor; pid != 0 && d.supervisorGone(pid) {
 		d.rec.Supervisor = 0
 	}
+}
+
+// supervisorGone reports whether the supervisor pid named in the shared
+// record no longer holds the lease (no supervisor does).
+func (d *Daemon) supervisorGone(pid int) bool {
+	return !(d.f.leaseHeld() || !d.writable() && pidExists(pid))
 }
 
 // recordExit writes the last exit this controller saw into the shared

@@ -63,7 +63,7 @@ func (d *Daemon) Follow(ctx context.Context, from From) (*Follower, error) {
 func (m *Manager) Follow(ctx context.Context, from From) (*Follower, error) {
 	var ts []followTarget
 	for _, d := range m.Daemons() {
-		ts = append(ts, followTarget{name: d.spec.Name, path: d.f.log})
+		ts = append(ts, followTarget{name: d.Name(), path: d.LogFile()})
 	}
 	return follow(ctx, ts, from)
 }

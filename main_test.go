@@ -145,14 +145,14 @@ var helpers = map[string]Func{
 		<-ctx.Done()
 		return nil
 	},
-	// sigign: prints its SigIgn mask.
-	// deaf ignores SIGTERM altogether: only a SIGKILL ends it.
+	// deaf: ignores SIGTERM altogether: only a SIGKILL ends it.
 	"deaf": func(ctx context.Context, data []byte) error {
 		signal.Ignore(syscall.SIGTERM)
 		fmt.Println("deaf")
 		time.Sleep(helperLifetime)
 		return nil
 	},
+	// sigign: prints its SigIgn mask.
 	"sigign": func(ctx context.Context, data []byte) error {
 		b, _ := os.ReadFile("/proc/self/status")
 		for _, l := range strings.Split(string(b), "\n") {

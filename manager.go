@@ -61,6 +61,7 @@ type Manager struct {
 	byName  map[string]*Daemon
 	waiting map[string][]*Daemon // names in After not added yet, and who names them
 	order   []*Daemon            // in Add order: every daemon after those it names in After
+	sv      map[*Daemon]*supervision
 }
 
 // NewManager returns a Manager with opts.
@@ -80,8 +81,8 @@ func (m *Manager) init() {
 		}
 		m.byName = map[string]*Daemon{}
 		m.waiting = map[string][]*Daemon{}
+		m.sv = map[*Daemon]*supervision{}
 		m.own = newOwner(m.opts.EventBuffer)
-		m.own.sup = m
 	})
 }
 
@@ -129,7 +130,7 @@ func (m *Manager) Add(spec Spec) error {
 	case m.byName[spec.Name] != nil:
 		return fail(detail(ErrBadSpec, "already added"))
 	}
-	sv := &supervision{}
+	sv := &supervision{noSupervise: m.opts.NoSupervise, jitter: m.opts.Jitter}
 	if slices.Contains(spec.After, spec.Name) {
 		return fail(detail(ErrBadSpec, "after: names itself"))
 	}
@@ -158,16 +159,9 @@ func (m *Manager) Add(spec Spec) error {
 		o.leave(d)
 		return fail(err)
 	}
-	sv.wantUp, sv.gen = d.wantRec.Up, d.wantRec.Gen
 	m.byName[spec.Name] = d
 	m.order = append(m.order, d)
-	if !m.opts.NoSupervise {
-		sv.unwatched = true
-		if err := d.f.ensureDirs(); err == nil {
-			o.hub.watchDir(d.f.dir, d.f.name, d)
-			m.tryLease(d, time.Now())
-		}
-	}
+	d.supervise(sv, time.Now())
 	return nil
 }
 
@@ -183,16 +177,18 @@ func (m *Manager) Remove(name string) error {
 	if d == nil {
 		return &Error{Op: "remove", Daemon: name, Err: ErrUnknownDaemon}
 	}
-	if len(d.sv.dependents) > 0 {
-		return &Error{Op: "remove", Daemon: name, Err: detail(ErrBadSpec, "%s runs after it", d.sv.dependents[0].Name())}
+	sv := m.sv[d]
+	if len(sv.dependents) > 0 {
+		return &Error{Op: "remove", Daemon: name, Err: detail(ErrBadSpec, "%s runs after it", sv.dependents[0].Name())}
 	}
-	for _, dep := range d.sv.after {
-		dep.sv.dependents = slices.DeleteFunc(dep.sv.dependents, func(x *Daemon) bool { return x == d })
+	for _, dep := range sv.after {
+		m.sv[dep].dependents = slices.DeleteFunc(m.sv[dep].dependents, func(x *Daemon) bool { return x == d })
 	}
-	for _, name := range d.sv.missing {
+	for _, name := range sv.missing {
 		m.waiting[name] = slices.DeleteFunc(m.waiting[name], func(x *Daemon) bool { return x == d })
 	}
 	delete(m.byName, name)
+	delete(m.sv, d)
 	m.order = slices.DeleteFunc(m.order, func(x *Daemon) bool { return x == d })
 	d.release()
 	o.leave(d)
@@ -208,7 +204,7 @@ func (m *Manager) Supervising() []string {
 	defer m.own.mu.Unlock()
 	var names []string
 	for _, d := range m.order {
-		if d.lease >= 0 {
+		if d.leased() {
 			names = append(names, d.Name())
 		}
 	}
@@ -266,46 +262,20 @@ func (m *Manager) pick(op string, names []string) ([]*Daemon, error) {
 // *Error per daemon that could not be started (ErrDisabled, ErrExec, ...,
 // as Daemon.Start's).
 func (m *Manager) Start(names ...string) error {
-	return m.each("start", names, func(d *Daemon, now time.Time) error {
-		if off, err := d.f.isDisabled(); off {
-			return errors.Join(ErrDisabled, err)
-		}
-		if len(d.sv.missing) > 0 {
-			return detail(ErrBadSpec, "after: no daemon %q has been added", d.sv.missing[0])
-		}
-		d.rec = d.rec.reset()
-		d.sv.stopQueued = false
-		if !m.depsReady(d) {
-			d.sv.startQueued = true
-			return d.setWant(true, d.lease >= 0)
-		}
-		return d.request(inStart, nil, ReasonNone, now)
-	})
+	return m.each("start", names, func(d *Daemon, now time.Time) error { return d.startSupervised(now) })
 }
 
 // Stop wants the named daemons (all, with no names) down and stops them;
 // a daemon that others being stopped run after waits until they are
 // stopped (reverse order). The error joins one *Error per daemon.
 func (m *Manager) Stop(names ...string) error {
-	return m.each("stop", names, func(d *Daemon, now time.Time) error {
-		if err := d.setWant(false, false); err != nil && d.lease < 0 {
-			return err
-		}
-		d.sv.stopQueued, d.sv.stopWhy = true, ReasonRequested
-		if d.lease < 0 && d.f.leaseHeld() {
-			d.sv.stopQueued = false // the supervisor does it
-		}
-		return nil
-	})
+	return m.each("stop", names, func(d *Daemon, now time.Time) error { return d.stopSupervised() })
 }
 
 // ForceStop wants the named daemons down and kills them at once. The
 // error joins one *Error per daemon.
 func (m *Manager) ForceStop(names ...string) error {
-	return m.each("force-stop", names, func(d *Daemon, now time.Time) error {
-		d.sv.stopQueued = false
-		return d.request(inForceStop, nil, ReasonNone, now)
-	})
+	return m.each("force-stop", names, func(d *Daemon, now time.Time) error { return d.forceStopSupervised(now) })
 }
 
 // Restart wants the named daemons up and restarts them (stop, then start
@@ -314,18 +284,7 @@ func (m *Manager) ForceStop(names ...string) error {
 // supervises a daemon, it is asked to restart it. The error joins one
 // *Error per daemon.
 func (m *Manager) Restart(names ...string) error {
-	return m.each("restart", names, func(d *Daemon, now time.Time) error {
-		d.rec = d.rec.reset()
-		d.sv.stopQueued = false
-		if m.depsReady(d) || d.lease < 0 && d.f.leaseHeld() {
-			return d.request(inRestart, nil, ReasonNone, now)
-		}
-		if err := d.request(inStop, nil, ReasonNone, now); err != nil {
-			return err
-		}
-		d.sv.startQueued = true
-		return d.setWant(true, d.lease >= 0)
-	})
+	return m.each("restart", names, func(d *Daemon, now time.Time) error { return d.restartSupervised(now) })
 }
 
 // Signal sends sig to the main process of each named daemon (all, with no
@@ -333,23 +292,18 @@ func (m *Manager) Restart(names ...string) error {
 // could not be signalled (ErrNotRunning when it has no process,
 // ErrUnknownDaemon for a name not added).
 func (m *Manager) Signal(sig syscall.Signal, names ...string) error {
-	return m.each("signal", names, func(d *Daemon, now time.Time) error {
-		if d.proc == nil || d.mainExited {
-			return ErrNotRunning
-		}
-		return d.proc.signal(sig)
-	})
+	return m.each("signal", names, func(d *Daemon, now time.Time) error { return d.signalMain(sig) })
 }
 
 // Enable removes the named daemons' disabled marks.
 func (m *Manager) Enable(names ...string) error {
-	return m.each("enable", names, func(d *Daemon, now time.Time) error { return d.f.setDisabled(false) })
+	return m.each("enable", names, func(d *Daemon, now time.Time) error { return d.markDisabled(false) })
 }
 
 // Disable marks the named daemons disabled: they are not started or
 // restarted until enabled. Running ones are not stopped.
 func (m *Manager) Disable(names ...string) error {
-	return m.each("disable", names, func(d *Daemon, now time.Time) error { return d.f.setDisabled(true) })
+	return m.each("disable", names, func(d *Daemon, now time.Time) error { return d.markDisabled(true) })
 }
 
 // each applies fn to the named daemons, taking the lock for one daemon at

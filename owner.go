@@ -30,17 +30,6 @@ type owner struct {
 	adopted      map[int]*Daemon     // live main processes that are not our children, by pid
 	adoptedDirty bool                // ... changed since the proc connector was told
 	exits        map[int]*ExitStatus // statuses the proc connector gave, not yet taken
-
-	// sup is the Manager's supervision, nil for a lone Daemon. It sees
-	// every event (observe) and acts after each Poll or request (settle).
-	sup supervisor
-}
-
-// supervisor is the Manager's side of an owner.
-type supervisor interface {
-	observe(d *Daemon, ev Event, now time.Time)
-	settle(d *Daemon, now time.Time)
-	changed(d *Daemon, kinds fileKind, now time.Time)
 }
 
 func newOwner(eventBuffer int) *owner {
@@ -161,15 +150,15 @@ func (o *owner) settle(d *Daemon, now time.Time) {
 		evs := d.fresh
 		d.fresh = nil
 		for _, ev := range evs {
-			if o.sup != nil {
-				o.sup.observe(d, ev, now)
+			if d.sv != nil { // supervised: the Manager's policy sees every event
+				d.observe(ev, now)
 			}
 			if o.events != nil {
 				o.pending = append(o.pending, ev)
 			}
 		}
-		if o.sup != nil {
-			o.sup.settle(d, now)
+		if d.sv != nil {
+			d.settle(now) // and acts after each round or request
 		}
 	}
 	// What the round left to the files: the records of a daemon gone

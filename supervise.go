@@ -112,6 +112,10 @@ type supervision struct {
 	stopWhy     Reason
 	upSince     time.Time // when it last became running
 	unwatched   bool      // no supervisor watched it until now: an exit is old news
+
+	// The Manager's options, for the daemon's own methods.
+	noSupervise bool
+	jitter      func() float64
 }
 
 // due is when the supervisor has timed work for d: a restart after backoff.

@@ -1,13 +1,18 @@
-// supervisor.go is the Manager as supervisor: the lease it holds on each
-// daemon it supervises, the events it applies the policy of supervise.go
-// to, the starts and stops it carries out (its own, and other controllers'
-// wishes), and the order After gives them.
+// supervisor.go is a daemon under a Manager's supervision: the lease it
+// takes, the events it applies the policy of supervise.go to, the starts
+// and stops it carries out (its Manager's, and other controllers' wishes)
+// in the order After gives them, and the After graph the Manager keeps.
+// The Manager reads none of a Daemon's fields: it keeps the graph in its
+// own map of supervision records and asks each Daemon through the methods
+// here, under the owner's lock.
 
 package launcher
 
 import (
+	"errors"
 	"os"
 	"slices"
+	"syscall"
 	"time"
 )
 
@@ -18,7 +23,7 @@ import (
 func (m *Manager) link(d *Daemon, sv *supervision) error {
 	var after []*Daemon
 	var missing []string
-	for _, name := range d.spec.After {
+	for _, name := range d.Spec().After {
 		if dep := m.byName[name]; dep != nil {
 			after = append(after, dep)
 		} else {
@@ -31,20 +36,21 @@ func (m *Manager) link(d *Daemon, sv *supervision) error {
 			return detail(ErrBadSpec, "after: %s runs after %s already (a cycle)", dep.Name(), d.Name())
 		}
 	}
-	d.sv = sv
 	sv.after, sv.missing = after, missing
 	for _, dep := range after {
-		dep.sv.dependents = append(dep.sv.dependents, d)
+		m.sv[dep].dependents = append(m.sv[dep].dependents, d)
 	}
 	for _, name := range missing {
 		m.waiting[name] = append(m.waiting[name], d)
 	}
 	for _, x := range waiting { // added earlier, waiting for d
-		x.sv.after = append(x.sv.after, d)
-		x.sv.missing = slices.DeleteFunc(x.sv.missing, func(n string) bool { return n == d.Name() })
+		xs := m.sv[x]
+		xs.after = append(xs.after, d)
+		xs.missing = slices.DeleteFunc(xs.missing, func(n string) bool { return n == d.Name() })
 		sv.dependents = append(sv.dependents, x)
 	}
 	delete(m.waiting, d.Name())
+	m.sv[d] = sv
 	return nil
 }
 
@@ -61,7 +67,7 @@ func (m *Manager) reaches(from, to *Daemon, pending []*Daemon) bool {
 			return false
 		}
 		seen[x] = true
-		for _, y := range x.sv.after {
+		for _, y := range m.sv[x].after {
 			if walk(y) {
 				return true
 			}
@@ -71,10 +77,29 @@ func (m *Manager) reaches(from, to *Daemon, pending []*Daemon) bool {
 	return slices.Contains(pending, from) || walk(from)
 }
 
-// tryLease takes d's lease if it is free: from then on this Manager
+// supervise makes sv d's supervision record, acting on what <name>.want
+// says, and (unless its Manager supervises nothing) watches d's files and
+// takes d's lease if it is free.
+func (d *Daemon) supervise(sv *supervision, now time.Time) {
+	d.sv = sv
+	sv.wantUp, sv.gen = d.wantRec.Up, d.wantRec.Gen
+	if sv.noSupervise {
+		return
+	}
+	sv.unwatched = true
+	if err := d.f.ensureDirs(); err == nil {
+		d.own.hub.watchDir(d.f.dir, d.f.name, d)
+		d.tryLease(now)
+	}
+}
+
+// leased reports whether d's Manager holds d's lease (supervises it).
+func (d *Daemon) leased() bool { return d.lease >= 0 }
+
+// tryLease takes d's lease if it is free: from then on its Manager
 // supervises d, acting on what is wanted.
-func (m *Manager) tryLease(d *Daemon, now time.Time) {
-	if d.lease >= 0 || m.own.closed || m.opts.NoSupervise {
+func (d *Daemon) tryLease(now time.Time) {
+	if d.lease >= 0 || d.own.closed || d.sv.noSupervise {
 		return
 	}
 	fd, got, err := d.f.takeLease()
@@ -98,11 +123,11 @@ func (m *Manager) tryLease(d *Daemon, now time.Time) {
 			d.watchNotify()
 		}
 	}
-	m.own.touch(d, markDue)
+	d.own.touch(d, markDue)
 }
 
 // observe applies the restart policy to one event of d's.
-func (m *Manager) observe(d *Daemon, ev Event, now time.Time) {
+func (d *Daemon) observe(ev Event, now time.Time) {
 	sv := d.sv
 	if ev.To == Running && ev.From != Running {
 		sv.upSince = ev.Time
@@ -120,7 +145,7 @@ func (m *Manager) observe(d *Daemon, ev Event, now time.Time) {
 		d.recDirty = true
 		return
 	}
-	rec, v := decide(d.rec, ev, policyOf(d.spec), sv.upSince, now, m.opts.Jitter())
+	rec, v := decide(d.rec, ev, policyOf(d.spec), sv.upSince, now, sv.jitter())
 	d.rec = rec
 	switch v {
 	case restartAt:
@@ -138,28 +163,28 @@ func (m *Manager) observe(d *Daemon, ev Event, now time.Time) {
 
 // settle starts what is wanted up and due, and stops what is wanted down
 // once its dependents are down. It runs after each round of d's.
-func (m *Manager) settle(d *Daemon, now time.Time) {
+func (d *Daemon) settle(now time.Time) {
 	sv := d.sv
 	sv.unwatched = false
 	before := d.m.state
 	st := d.m.state
 	switch {
-	case sv.startQueued && st == Stopped && m.depsReady(d):
+	case sv.startQueued && st == Stopped && d.depsReady():
 		sv.startQueued = false
-		m.own.deliver()
+		d.own.deliver()
 		d.request(inStart, nil, ReasonNone, now)
-	case d.lease >= 0 && sv.wantUp && st == Stopped && !d.rec.GaveUp && !now.Before(d.rec.NextRestart) && m.depsReady(d):
+	case d.lease >= 0 && sv.wantUp && st == Stopped && !d.rec.GaveUp && !now.Before(d.rec.NextRestart) && d.depsReady():
 		if off, _ := d.f.isDisabled(); off {
 			return
 		}
 		why := sv.why.or(ReasonRequested)
 		sv.why = ReasonNone
-		m.own.deliver() // the exit's events go out before the spawn
+		d.own.deliver() // the exit's events go out before the spawn
 		d.startData = nil
 		err := d.apply(input{kind: inStart, reason: why}, now)
 		switch {
 		case err != nil && d.spec.Restart != RestartNever:
-			rec, v := backoff(d.rec, policyOf(d.spec), time.Time{}, now, m.opts.Jitter())
+			rec, v := backoff(d.rec, policyOf(d.spec), time.Time{}, now, sv.jitter())
 			d.rec = rec
 			if v == giveUp {
 				d.supervisorNote(now, ReasonGaveUp, nil)
@@ -171,7 +196,7 @@ func (m *Manager) settle(d *Daemon, now time.Time) {
 			d.rec.Restarts++
 			d.recDirty = true
 		}
-	case sv.stopQueued && m.dependentsDown(d):
+	case sv.stopQueued && d.dependentsDown():
 		sv.stopQueued = false
 		d.apply(input{kind: inStop, reason: sv.stopWhy}, now)
 	}
@@ -179,12 +204,12 @@ func (m *Manager) settle(d *Daemon, now time.Time) {
 		// Its dependents may start now, or the daemons it runs after stop.
 		for _, x := range sv.dependents {
 			if x.m.state == Stopped && d.m.state == Running && (x.sv.startQueued || x.sv.wantUp && x.lease >= 0) {
-				m.own.touch(x, markDue)
+				d.own.touch(x, markDue)
 			}
 		}
 		for _, x := range sv.after {
 			if x.sv.stopQueued && d.m.state == Stopped {
-				m.own.touch(x, markDue)
+				d.own.touch(x, markDue)
 			}
 		}
 	}
@@ -192,9 +217,9 @@ func (m *Manager) settle(d *Daemon, now time.Time) {
 
 // changed acts on what another controller changed in d's files: a lease
 // given up (take it over), a new wish in <name>.want (carry it out).
-func (m *Manager) changed(d *Daemon, kinds fileKind, now time.Time) {
+func (d *Daemon) changed(kinds fileKind, now time.Time) {
 	if kinds&fileSup != 0 && d.lease < 0 {
-		m.tryLease(d, now)
+		d.tryLease(now)
 	}
 	if kinds&fileWant == 0 || d.lease < 0 {
 		return
@@ -217,11 +242,11 @@ func (m *Manager) changed(d *Daemon, kinds fileKind, now time.Time) {
 		sv.stopQueued, sv.why = false, ReasonRequestedElsewhere
 	}
 	d.genSeen = w.Gen
-	m.own.touch(d, markDue)
+	d.own.touch(d, markDue)
 }
 
 // depsReady reports whether every daemon d runs after is running.
-func (m *Manager) depsReady(d *Daemon) bool {
+func (d *Daemon) depsReady() bool {
 	if len(d.sv.missing) > 0 {
 		return false
 	}
@@ -235,7 +260,7 @@ func (m *Manager) depsReady(d *Daemon) bool {
 
 // dependentsDown reports whether every daemon that runs after d and is
 // being stopped too has stopped.
-func (m *Manager) dependentsDown(d *Daemon) bool {
+func (d *Daemon) dependentsDown() bool {
 	for _, x := range d.sv.dependents {
 		if (x.sv.stopQueued || !x.sv.wantUp) && x.m.state != Stopped {
 			return false
@@ -243,6 +268,69 @@ func (m *Manager) dependentsDown(d *Daemon) bool {
 	}
 	return true
 }
+
+// startSupervised is Manager.Start for d: wanted up, gave-up state and
+// backoff cleared, started now or once the daemons it runs after run.
+func (d *Daemon) startSupervised(now time.Time) error {
+	if off, err := d.f.isDisabled(); off {
+		return errors.Join(ErrDisabled, err)
+	}
+	if len(d.sv.missing) > 0 {
+		return detail(ErrBadSpec, "after: no daemon %q has been added", d.sv.missing[0])
+	}
+	d.rec = d.rec.reset()
+	d.sv.stopQueued = false
+	if !d.depsReady() {
+		d.sv.startQueued = true
+		return d.setWant(true, d.lease >= 0)
+	}
+	return d.request(inStart, nil, ReasonNone, now)
+}
+
+// stopSupervised is Manager.Stop for d: wanted down, stopped once its
+// dependents are (by the supervisor, where another Manager holds the lease).
+func (d *Daemon) stopSupervised() error {
+	if err := d.setWant(false, false); err != nil && d.lease < 0 {
+		return err
+	}
+	d.sv.stopQueued, d.sv.stopWhy = true, ReasonRequested
+	if d.lease < 0 && d.f.leaseHeld() {
+		d.sv.stopQueued = false // the supervisor does it
+	}
+	return nil
+}
+
+// forceStopSupervised is Manager.ForceStop for d.
+func (d *Daemon) forceStopSupervised(now time.Time) error {
+	d.sv.stopQueued = false
+	return d.request(inForceStop, nil, ReasonNone, now)
+}
+
+// restartSupervised is Manager.Restart for d: restarted now, or stopped
+// now and started once the daemons it runs after run.
+func (d *Daemon) restartSupervised(now time.Time) error {
+	d.rec = d.rec.reset()
+	d.sv.stopQueued = false
+	if d.depsReady() || d.lease < 0 && d.f.leaseHeld() {
+		return d.request(inRestart, nil, ReasonNone, now)
+	}
+	if err := d.request(inStop, nil, ReasonNone, now); err != nil {
+		return err
+	}
+	d.sv.startQueued = true
+	return d.setWant(true, d.lease >= 0)
+}
+
+// signalMain sends sig to d's main process (Manager.Signal).
+func (d *Daemon) signalMain(sig syscall.Signal) error {
+	if d.proc == nil || d.mainExited {
+		return ErrNotRunning
+	}
+	return d.proc.signal(sig)
+}
+
+// markDisabled writes or removes <name>.disabled (Manager.Enable, Disable).
+func (d *Daemon) markDisabled(off bool) error { return d.f.setDisabled(off) }
 
 // setWant records in <name>.want what d is wanted to be (a restart, when
 // bump, is a new generation) and makes it what d's supervision acts on.

@@ -245,3 +245,37 @@ func removeStaleUpRecords(dir string) {
 
 // waitForReload is how long `launcher reload` waits by default.
 const waitForReload = 30 * time.Second
+
+// writeRecord writes <pid_dir>/.up.<pid>, by which `launcher reload` finds
+// this up; it says so when it cannot (SIGHUP works all the same).
+func (u *upRun) writeRecord() {
+	u.pidDir = u.c.cfg.pidDirPath()
+	err := os.MkdirAll(u.pidDir, 0o755)
+	if err == nil {
+		removeStaleUpRecords(u.pidDir)
+		u.rec, err = newUpRecord(u.c.cfg)
+	}
+	if err == nil {
+		err = writeUpRecord(u.pidDir, u.rec)
+	}
+	if err != nil {
+		fmt.Fprintf(u.c.stderr, "launcher: \"launcher reload\" will not find this up (send it SIGHUP): %v\n", err)
+		return
+	}
+	u.recOK = true
+}
+
+func (u *upRun) updateRecord() {
+	if !u.recOK {
+		return
+	}
+	if err := writeUpRecord(u.pidDir, u.rec); err != nil {
+		fmt.Fprintf(u.c.stderr, "launcher: %v\n", err)
+	}
+}
+
+func (u *upRun) removeRecord() {
+	if u.recOK {
+		os.Remove(upRecordPath(u.pidDir, u.rec.PID))
+	}
+}

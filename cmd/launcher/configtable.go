@@ -1,0 +1,395 @@
+// configtable.go: typed reads of the config's TOML tables, each problem
+// collected with its file:line and dotted key.
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// configParser collects what is wrong with a config file, each problem
+// with its line and key.
+type configParser struct {
+	file  string
+	text  []byte
+	lines keyLines
+	errs  []configError
+}
+
+type configError struct {
+	line int
+	key  string // dotted; "" when none applies (a syntax error)
+	msg  string
+}
+
+// fail records a problem with the value at path (a table, or a key in
+// one).
+func (p *configParser) fail(path []string, format string, args ...any) {
+	p.errs = append(p.errs, configError{line: p.lines.line(path), key: strings.Join(path, "."), msg: fmt.Sprintf(format, args...)})
+}
+
+// err returns the problems recorded, in the order of their lines, each
+// as file:line: key: problem; nil when there are none.
+func (p *configParser) err() error {
+	slices.SortStableFunc(p.errs, func(a, b configError) int { return a.line - b.line })
+	var errs []error
+	for _, e := range p.errs {
+		where := p.file
+		if e.line > 0 {
+			where += ":" + strconv.Itoa(e.line)
+		}
+		if e.key != "" {
+			where += ": " + e.key
+		}
+		errs = append(errs, fmt.Errorf("%w: %s: %s", errConfig, where, e.msg))
+	}
+	return errors.Join(errs...)
+}
+
+// tomlError turns the TOML decoder's error (bad syntax, a key defined
+// twice) into file:line: key: problem, without the decoder's "toml: ".
+func (p *configParser) tomlError(err error) error {
+	var de *toml.DecodeError
+	if !errors.As(err, &de) {
+		return fmt.Errorf("%w: %s: %s", errConfig, p.file, strings.TrimPrefix(err.Error(), "toml: "))
+	}
+	row, _ := de.Position()
+	// The decoder's key is relative to the table it is in; the index has
+	// the whole path of the key on that line, when the line has one.
+	key := p.lines.keyAt(row)
+	if key == nil {
+		key = append(p.lines.tableBefore(row), de.Key()...)
+		// A key-value that does not parse is not in the index: its
+		// bare key, if the line starts with one.
+		if m := bareKeyRE.FindStringSubmatch(lineOf(p.text, row)); m != nil && len(de.Key()) == 0 {
+			key = append(key, m[1])
+		}
+	}
+	p.errs = append(p.errs, configError{line: row, key: strings.Join(key, "."), msg: strings.TrimPrefix(de.Error(), "toml: ")})
+	return p.err()
+}
+
+var bareKeyRE = regexp.MustCompile(`^\s*([A-Za-z0-9_-]+)\s*=`)
+
+// lineOf returns line n (from 1) of text.
+func lineOf(text []byte, n int) string {
+	lines := strings.Split(string(text), "\n")
+	if n < 1 || n > len(lines) {
+		return ""
+	}
+	return lines[n-1]
+}
+
+// table is one TOML table being read key by key; it remembers which keys
+// were read, so that the others are reported as unknown.
+type table struct {
+	p    *configParser
+	path []string
+	m    map[string]any
+	used map[string]bool
+}
+
+func (p *configParser) table(path []string, m map[string]any) *table {
+	return &table{p: p, path: path, m: m, used: map[string]bool{}}
+}
+
+// fail records a problem with key ("": the table itself).
+func (t *table) fail(key, format string, args ...any) {
+	path := slices.Clone(t.path)
+	if key != "" {
+		path = append(path, key)
+	}
+	t.p.fail(path, format, args...)
+}
+
+// get returns the value of key, if it is there, and marks key known.
+func (t *table) get(key string) (any, bool) {
+	t.used[key] = true
+	v, ok := t.m[key]
+	return v, ok
+}
+
+// unknownKeys reports every key that was not read.
+func (t *table) unknownKeys() {
+	var known []string
+	for k := range t.used {
+		known = append(known, k)
+	}
+	for k := range t.m {
+		if !t.used[k] {
+			t.fail(k, "unknown key%s", didYouMean(k, known, nil))
+		}
+	}
+}
+
+func (t *table) str(key string) string {
+	v, ok := t.get(key)
+	if !ok {
+		return ""
+	}
+	s, ok := v.(string)
+	if !ok {
+		t.fail(key, "want a string, not %s", describeValue(v))
+	}
+	return s
+}
+
+func (t *table) strList(key string) []string {
+	v, ok := t.get(key)
+	if !ok {
+		return nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		t.fail(key, "want a list of strings, like [\"a\", \"b\"], not %s", describeValue(v))
+		return nil
+	}
+	out := make([]string, 0, len(list))
+	for i, x := range list {
+		s, ok := x.(string)
+		if !ok {
+			t.fail(key, "want a list of strings, not %s at [%d]", describeValue(x), i)
+			return nil
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (t *table) strMap(key string) map[string]string {
+	v, ok := t.get(key)
+	if !ok {
+		return nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		t.fail(key, "want a table of strings, like { NAME = \"value\" }, not %s", describeValue(v))
+		return nil
+	}
+	out := map[string]string{}
+	for k, x := range m {
+		s, ok := x.(string)
+		if !ok {
+			t.p.fail(append(slices.Clone(t.path), key, k), "want a string, not %s", describeValue(x))
+			continue
+		}
+		out[k] = s
+	}
+	return out
+}
+
+func (t *table) integer(key string, lo, hi int64) int {
+	v, ok := t.get(key)
+	if !ok {
+		return 0
+	}
+	n, ok := v.(int64)
+	if !ok {
+		t.fail(key, "want an integer, not %s", describeValue(v))
+		return 0
+	}
+	if n < 0 && lo == 0 {
+		t.fail(key, "%d is negative", n)
+		return 0
+	}
+	if n < lo || n > hi || int64(int(n)) != n {
+		t.fail(key, "%d is out of range (%d to %d)", n, lo, hi)
+		return 0
+	}
+	return int(n)
+}
+
+// number reads a non-negative number, integer or not (cpu_max = 0.5).
+func (t *table) number(key string) float64 {
+	v, ok := t.get(key)
+	if !ok {
+		return 0
+	}
+	var f float64
+	switch n := v.(type) {
+	case int64:
+		f = float64(n)
+	case float64:
+		f = n
+	default:
+		t.fail(key, "want a number, not %s", describeValue(v))
+		return 0
+	}
+	if f < 0 {
+		t.fail(key, "%v is negative", f)
+		return 0
+	}
+	return f
+}
+
+func (t *table) boolean(key string) bool {
+	v, ok := t.get(key)
+	if !ok {
+		return false
+	}
+	b, ok := v.(bool)
+	if !ok {
+		t.fail(key, "want true or false, not %s", describeValue(v))
+	}
+	return b
+}
+
+// duration reads "1.5s", "200ms", "2m"; negative ones only when negOK.
+func (t *table) duration(key string, negOK bool) time.Duration {
+	v, ok := t.get(key)
+	if !ok {
+		return 0
+	}
+	s, ok := v.(string)
+	if !ok {
+		t.fail(key, "want a duration string like \"10s\" (units ms, s, m, h), not %s", describeValue(v))
+		return 0
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		t.fail(key, "%q is not a duration (say 1s, 500ms, 2m)", s)
+	case d < 0 && !negOK:
+		t.fail(key, "%q is negative", s)
+	}
+	return d
+}
+
+// subTable returns the table under key, or nil (recording why when key
+// is there but not a table; hint shows how to write one).
+func (t *table) subTable(key, hint string) *table {
+	v, ok := t.get(key)
+	if !ok {
+		return nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		t.fail(key, "want a table, like %s, not %s", hint, describeValue(v))
+		return nil
+	}
+	return t.p.table(append(slices.Clone(t.path), key), m)
+}
+
+// describeValue names a decoded TOML value for a message.
+func describeValue(v any) string {
+	switch v := v.(type) {
+	case string:
+		return fmt.Sprintf("the string %q", v)
+	case int64:
+		return fmt.Sprintf("the integer %d", v)
+	case float64:
+		return fmt.Sprintf("the number %v", v)
+	case bool:
+		return fmt.Sprintf("%v", v)
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a table"
+	}
+	return "a date or time"
+}
+
+// keyLines maps every key path of a TOML document (tables, implicit ones
+// of dotted keys, keys of inline tables) to the line it is first defined
+// on.
+type keyLines struct {
+	first  map[string]int // path joined by "\x00" → line
+	onLine map[int][]string
+	tables []tableLine // headers, in order
+}
+
+type tableLine struct {
+	line int
+	path []string
+}
+
+// indexKeys builds the index with go-toml's parser, as far as the text
+// parses.
+func indexKeys(text []byte) keyLines {
+	k := keyLines{first: map[string]int{}, onLine: map[int][]string{}}
+	var p unstable.Parser
+	p.Reset(text)
+	var current []string
+	lineOf := func(n *unstable.Node) int { return p.Shape(n.Raw).Start.Line }
+	keyOf := func(n *unstable.Node, base []string) ([]string, int) {
+		path, line := slices.Clone(base), 0
+		for it := n.Key(); it.Next(); {
+			kn := it.Node()
+			if line == 0 {
+				line = lineOf(kn)
+			}
+			path = append(path, string(kn.Data))
+			k.add(path, line)
+		}
+		return path, line
+	}
+	var keyValue func(n *unstable.Node, base []string)
+	keyValue = func(n *unstable.Node, base []string) {
+		path, line := keyOf(n, base)
+		if len(k.onLine[line]) == 0 || len(path) > len(k.onLine[line]) {
+			k.onLine[line] = path
+		}
+		if v := n.Value(); v.Kind == unstable.InlineTable {
+			for it := v.Children(); it.Next(); {
+				keyValue(it.Node(), path)
+			}
+		}
+	}
+	for p.NextExpression() {
+		n := p.Expression()
+		switch n.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			var line int
+			current, line = keyOf(n, nil)
+			k.tables = append(k.tables, tableLine{line, current})
+			k.onLine[line] = current
+		case unstable.KeyValue:
+			keyValue(n, current)
+		}
+	}
+	return k
+}
+
+func (k keyLines) add(path []string, line int) {
+	id := strings.Join(path, "\x00")
+	if _, ok := k.first[id]; !ok {
+		k.first[id] = line
+	}
+}
+
+// line returns the line where path is defined, else that of its longest
+// prefix that is; 0 when none is.
+func (k keyLines) line(path []string) int {
+	for n := len(path); n > 0; n-- {
+		if l, ok := k.first[strings.Join(path[:n], "\x00")]; ok {
+			return l
+		}
+	}
+	return 0
+}
+
+// keyAt returns the longest key path defined on line, or nil.
+func (k keyLines) keyAt(line int) []string {
+	return slices.Clone(k.onLine[line])
+}
+
+// tableBefore returns the path of the last table header at or before
+// line (nil: the top level).
+func (k keyLines) tableBefore(line int) []string {
+	var path []string
+	for _, t := range k.tables {
+		if t.line <= line {
+			path = t.path
+		}
+	}
+	return slices.Clone(path)
+}
