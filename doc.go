@@ -97,8 +97,10 @@
 // Every method of a Daemon and of a Manager is safe for concurrent use and
 // never blocks: each returns after a bounded number of cheap system calls
 // (Start also forks and execs), touching only the daemons it names. The two
-// exceptions are Run and Shutdown, whose job is to wait. A Manager's request
-// for many daemons takes its lock for one daemon at a time.
+// exceptions are Run and Shutdown, whose job is to wait. Calls on one
+// Daemon or Manager take turns on its lock: a call from another goroutine
+// may wait for a spawn in progress (a few milliseconds; a Manager's request
+// for many daemons takes the lock for one daemon at a time).
 //
 // # Errors
 //
