@@ -15,6 +15,21 @@ import (
 	"time"
 )
 
+// makeDirs makes the pid and log dirs, once, and watches the pid dir.
+func (d *Daemon) makeDirs() error {
+	if d.dirsMade {
+		return nil
+	}
+	if err := d.f.ensureDirs(); err != nil {
+		return err
+	}
+	if d.own.hub != nil {
+		d.own.hub.watchDir(d.f.dir, d.f.name, d)
+	}
+	d.dirsMade = true
+	return nil
+}
+
 // request applies a caller's request. When another controller supervises
 // the daemon, a start, stop or restart is only written as an intent to
 // <name>.want; that supervisor carries it out and the state follows what
@@ -28,16 +43,12 @@ func (d *Daemon) request(kind inputKind, data []byte, why Reason, now time.Time)
 			return errors.Join(ErrDisabled, err)
 		}
 	}
-	if (kind == inStart || kind == inRestart) && !d.dirsMade {
+	if kind == inStart || kind == inRestart {
 		// The wish is written first (a supervisor may carry it out): the
 		// dirs must be there for it.
-		if err := d.f.ensureDirs(); err != nil {
+		if err := d.makeDirs(); err != nil {
 			return err
 		}
-		if d.own.hub != nil {
-			d.own.hub.watchDir(d.f.dir, d.f.name, d)
-		}
-		d.dirsMade = true
 	}
 	w := d.wantRec
 	w.Up = kind == inStart || kind == inRestart

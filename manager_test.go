@@ -661,3 +661,28 @@ func TestManagerStatusSeq(t *testing.T) {
 		t.Fatalf("after Stop: status %v seq %d, read %d: the snapshot should be ahead, and say so", st.State, st.Seq, read)
 	}
 }
+
+// A Start that waits for the daemons it runs after writes its wish in a
+// pid dir that does not exist yet (a first `launcher start web`, made by
+// a Manager that supervises nothing), and starts once they run.
+func TestManagerStartAfterFreshDir(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{NoSupervise: true})
+	for _, s := range []Spec{{Name: "db", Func: "sleep", StartSecs: -1}, {Name: "web", Func: "sleep", StartSecs: -1, After: []string{"db"}}} {
+		if err := m.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Start("web"); err != nil {
+		t.Fatalf("Start(web) with db stopped, in a fresh pid dir: %v", err)
+	}
+	web, _ := m.Daemon("web")
+	if st := web.Status(); !st.WantUp || st.State != Stopped {
+		t.Fatalf("web after Start, db stopped: %+v, want stopped and wanted up", st)
+	}
+	w := &watcher{t: t, m: m}
+	if err := m.Start("db"); err != nil {
+		t.Fatal(err)
+	}
+	w.until("db and web running", func() bool { return allIn(m, Running) })
+}

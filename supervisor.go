@@ -343,6 +343,13 @@ func (d *Daemon) setWant(up, quiet bool) error {
 	if w == d.wantRec && d.wantKnown {
 		return nil
 	}
+	if up {
+		// A start that waits for the daemons it runs after: the first
+		// wish in a fresh pid dir.
+		if err := d.makeDirs(); err != nil {
+			return err
+		}
+	}
 	err := d.f.writeWant(w)
 	if err == nil {
 		d.wantRec, d.wantKnown = w, true
