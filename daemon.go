@@ -92,7 +92,10 @@ type Daemon struct {
 // read-only pid dir: dirs, the lock and the sockets are made by Start.
 //
 // The Daemon watches its pid dir for what other controllers do. It does
-// not start anything.
+// not start anything. Each Daemon made by New has an inotify instance of
+// its own (until Close), and Linux allows a user 128 of them by default
+// (fs.inotify.max_user_instances): for many daemons in one program use a
+// Manager, which watches all of them with one.
 //
 // Errors wrap ErrBadName, ErrBadSpec, ErrNoMain, ErrUnsafe (a pid dir or
 // file another user could have written), ErrSymlink, or the system error
