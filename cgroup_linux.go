@@ -7,8 +7,10 @@ package launcher
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -20,12 +22,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// KillMode cgroup: each daemon has a cgroup v2 of its own, <base>/<name>. It
+// KillMode cgroup: each daemon has a cgroup v2 of its own,
+// <base>/<name>@<key of its pid dir> (cgroupName). It
 // is spawned straight into it (CLONE_INTO_CGROUP), all it forks stays there
 // whatever it does to its session, cgroup.kill ends all of it with no fork
 // escaping, and cgroup.events tells through inotify when the last process is
 // gone. It is all in the file system, so a later controller finds the cgroup
-// from base and name alone (adoption). Only v2: v1 has none of those. On a
+// from base, name and pid dir alone (adoption). Only v2: v1 has none of those. On a
 // hybrid layout (v1 controllers in /sys/fs/cgroup/*, a cgroup2 at
 // /sys/fs/cgroup/unified) they all work, but controllers bound to v1 never
 // show in v2, so limits fail there with ErrNoController.
@@ -175,17 +178,17 @@ func findCgroupBase(explicit string) (string, error) {
 	return "", fmt.Errorf("%w: %s, and we are not root", ErrNoCgroup, why)
 }
 
-// cgroupName maps a daemon name to a dir name that is no interface file:
-// those all hold a dot (cgroup.procs), so, as systemd escapes, a name with a
-// dot or a leading "_" gets a "_" in front (one to one).
-func cgroupName(name string) string {
-	if strings.Contains(name, ".") || strings.HasPrefix(name, "_") {
-		return "_" + name
-	}
-	return name
+// cgroupName is the dir name of the cgroup of daemon name whose pid dir
+// is the dir (dev, ino): name@key, key 8 hex digits of an FNV-1a hash of
+// the two. No interface file holds an "@" (they are all cgroup.procs,
+// memory.max, ...), so no name can be taken for one.
+func cgroupName(name string, dev, ino uint64) string {
+	h := fnv.New32a()
+	binary.Write(h, binary.LittleEndian, [2]uint64{dev, ino})
+	return fmt.Sprintf("%s@%08x", name, h.Sum32())
 }
 
-// openCgroup makes <base>/<name> (and base) if missing, enables the
+// openCgroup makes <base>/<name> (and base) if missing (name is cgroupName's), enables the
 // controllers the limits need and writes the limits; unset ones are reset to
 // "max" where their files exist, as a cgroup from an earlier run may carry
 // old ones. Whether it holds processes already is for the caller to ask.
@@ -222,7 +225,7 @@ func openCgroup(base, name string, lim cgroupLimits) (*cgroup, error) {
 			}
 		}
 	}
-	path := filepath.Join(base, cgroupName(name))
+	path := filepath.Join(base, name)
 	err := unix.Mkdir(path, 0o755)
 	made := err == nil
 	if err != nil && !errors.Is(err, unix.EEXIST) {
@@ -304,7 +307,7 @@ func (c *cgroup) setLimits(lim cgroupLimits) error {
 // findCgroup opens an existing <base>/<name>, creating nothing: adoption by
 // a later controller. A missing one is fs.ErrNotExist.
 func findCgroup(base, name string) (*cgroup, error) {
-	return newCgroup(filepath.Join(base, cgroupName(name)))
+	return newCgroup(filepath.Join(base, name))
 }
 
 // newCgroup checks that path is a cgroup2 dir and finds its rel path

@@ -58,10 +58,26 @@ func (d *Daemon) containNew() error {
 		return err
 	}
 	d.ct = &containment{base: base, wd: -1}
-	if cg, err := findCgroup(base, s.Name); err == nil {
-		d.ct.cg = cg
+	if name, err := d.cgroupDirName(); err == nil { // no pid dir yet: no daemon, no cgroup
+		if cg, err := findCgroup(base, name); err == nil {
+			d.ct.cg = cg
+		}
 	}
 	return nil
+}
+
+// cgroupDirName is the name of the daemon's cgroup under its base:
+// <name>@<key of the pid dir>. Daemons of one name in two pid dirs (two
+// configs, two users' projects) are two daemons, and must never share a
+// cgroup: a spawn kills what it finds in its cgroup, and a stop kills the
+// whole cgroup. The key is the pid dir's device and inode, hashed, so every
+// spelling of the dir (relative, through a symlink) gives the same cgroup.
+func (d *Daemon) cgroupDirName() (string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(d.f.dir, &st); err != nil {
+		return "", &fs.PathError{Op: "stat", Path: d.f.dir, Err: err}
+	}
+	return cgroupName(d.spec.Name, st.Dev, st.Ino), nil
 }
 
 // controllersFor says whether the controllers the limits need can be given
@@ -109,7 +125,11 @@ func (d *Daemon) containSpawn() (int, error) {
 	if d.ct == nil {
 		return -1, nil
 	}
-	cg, err := openCgroup(d.ct.base, d.spec.Name, d.spec.limits())
+	name, err := d.cgroupDirName()
+	if err != nil {
+		return -1, err
+	}
+	cg, err := openCgroup(d.ct.base, name, d.spec.limits())
 	if err != nil {
 		return -1, err
 	}

@@ -147,6 +147,40 @@ func TestCgroupAdoptedByAnother(t *testing.T) {
 	}
 }
 
+// Two daemons of one name in two pid dirs (two configs) are two daemons:
+// each has a cgroup of its own, so starting the second does not kill the
+// first (a spawn kills what it finds in its cgroup), and stopping one
+// leaves the other running. Seen in a load run: one copy of the CLI tests
+// killed the other's daemon of the same name.
+func TestCgroupSameNameTwoPidDirs(t *testing.T) {
+	t.Parallel()
+	one := cgroupSpec(t, "twin", "exec sleep 1000")
+	two := testSpec(t, "twin", "")
+	two.Command, two.KillMode, two.CgroupBase, two.StartSecs = one.Command, KillCgroup, one.CgroupBase, -1
+	d1, d2 := newDaemon(t, one), newDaemon(t, two)
+	for _, d := range []*Daemon{d1, d2} {
+		if err := d.Start(nil); err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, d, Running)
+	}
+	if d1.ct.cg.path == d2.ct.cg.path {
+		t.Fatalf("both in %s", d1.ct.cg.path)
+	}
+	if !d1.IsRunning() {
+		t.Fatalf("starting the second twin ended the first: %+v", d1.Status())
+	}
+	d2.Stop()
+	waitState(t, d2, Stopped)
+	d1.Poll(time.Now())
+	if !d1.IsRunning() || d1.State() != Running {
+		t.Fatalf("stopping the second twin ended the first: %+v", d1.Status())
+	}
+	if full, err := d1.ct.cg.populated(); !full {
+		t.Fatalf("the first twin's cgroup %s is empty: %v", d1.ct.cg.path, err)
+	}
+}
+
 // A limit whose controller this machine cannot give is a clear error at
 // New, never a silent daemon without it.
 func TestCgroupLimitNeedsController(t *testing.T) {

@@ -26,8 +26,10 @@ const (
 	// inherit it): then the daemon is a Zombie until they exit, and Stop
 	// or ForceStop of the Zombie signals its process group.
 	KillProcess
-	// KillCgroup runs the daemon in a cgroup v2 of its own, <base>/<name>
-	// (see CgroupBase), which it is spawned straight into: nothing it forks
+	// KillCgroup runs the daemon in a cgroup v2 of its own,
+	// <base>/<name>@<key> (see CgroupBase; key is a hash of the pid dir, so
+	// that one name in two pid dirs is two daemons with two cgroups), which
+	// it is spawned straight into: nothing it forks
 	// escapes it, whatever it does to its session. Stop signals every
 	// process in it once, StopTimeout ends them all with cgroup.kill, and
 	// the daemon is gone when the cgroup is empty (then removed). Status
