@@ -43,6 +43,9 @@ type Daemon struct {
 	exitRetry    time.Time // ... when to look for it again
 	busyRetry    time.Time // the lock was busy (a spawn under way): when to look again
 	busyWait     time.Duration
+	spawning     bool      // a request spawns it now, with own.mu released (forkExec)
+	spawnOpen    bool      // ... the request under way may do so
+	deferred     bool      // a round passed it by while it was spawned: its marks wait
 	pendingStop  inputKind // a stop asked for while busy: inStop, inForceStop, or 0
 	seq          uint64
 	queue        []Event // a lone Daemon's events not yet returned by Poll
@@ -254,6 +257,7 @@ func (d *Daemon) Close() error {
 	if !d.lone {
 		return nil
 	}
+	d.own.waitSpawn(d)
 	d.release()
 	d.own.leave(d)
 	d.own.close()
@@ -304,6 +308,9 @@ func (d *Daemon) release() {
 func (d *Daemon) Start(data []byte) error {
 	d.lock()
 	defer d.unlock()
+	d.own.waitSpawn(d)
+	d.own.openSpawn = d // a Status from another goroutine need not wait for the fork and exec
+	defer func() { d.own.openSpawn = nil }()
 	return d.errorf("start", d.request(inStart, data, ReasonNone, time.Now()))
 }
 
@@ -312,6 +319,9 @@ func (d *Daemon) Start(data []byte) error {
 func (d *Daemon) Restart(data []byte) error {
 	d.lock()
 	defer d.unlock()
+	d.own.waitSpawn(d)
+	d.own.openSpawn = d // a Status from another goroutine need not wait for the fork and exec
+	defer func() { d.own.openSpawn = nil }()
 	return d.errorf("restart", d.request(inRestart, data, ReasonNone, time.Now()))
 }
 
@@ -323,6 +333,7 @@ func (d *Daemon) Restart(data []byte) error {
 func (d *Daemon) Stop() error {
 	d.lock()
 	defer d.unlock()
+	d.own.waitSpawn(d)
 	return d.errorf("stop", d.request(inStop, nil, ReasonNone, time.Now()))
 }
 
@@ -332,6 +343,7 @@ func (d *Daemon) Stop() error {
 func (d *Daemon) ForceStop() error {
 	d.lock()
 	defer d.unlock()
+	d.own.waitSpawn(d)
 	return d.errorf("force-stop", d.request(inForceStop, nil, ReasonNone, time.Now()))
 }
 
@@ -340,6 +352,7 @@ func (d *Daemon) ForceStop() error {
 func (d *Daemon) Signal(sig syscall.Signal) error {
 	d.lock()
 	defer d.unlock()
+	d.own.waitSpawn(d)
 	if d.proc == nil || d.mainExited {
 		return &Error{Op: "signal", Daemon: d.spec.Name, Err: ErrNotRunning}
 	}

@@ -92,7 +92,12 @@ func (d *Daemon) request(kind inputKind, data []byte, why Reason, now time.Time)
 	if kind == inStart || kind == inRestart {
 		d.startData = data
 	}
+	// Only this request's own spawn may release the mutex (spawnNow), not
+	// one that settle makes for it or for another daemon.
+	d.spawnOpen = d.own.openSpawn == d
+	d.own.openSpawn = nil
 	err := d.apply(input{kind: kind, reason: why}, now)
+	d.spawnOpen = false
 	d.own.settle(d, now)
 	d.own.deliver()
 	return err

@@ -174,6 +174,10 @@ func (m *Manager) Remove(name string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	d := m.byName[name]
+	for d != nil && d.spawning {
+		o.spawnDone.Wait()
+		d = m.byName[name] // removed meanwhile?
+	}
 	if d == nil {
 		return &Error{Op: "remove", Daemon: name, Err: ErrUnknownDaemon}
 	}
@@ -327,10 +331,14 @@ func (m *Manager) each(op string, names []string, fn func(*Daemon, time.Time) er
 	one := func(d *Daemon) {
 		o.mu.Lock()
 		defer o.mu.Unlock()
+		o.waitSpawn(d)
 		if o.closed || m.byName[d.Name()] != d {
 			return
 		}
-		if err := fn(d, time.Now()); err != nil {
+		o.openSpawn = d // its spawn releases the lock: Status and Poll go on meanwhile
+		err := fn(d, time.Now())
+		o.openSpawn = nil
+		if err != nil {
 			var le *Error
 			if !errors.As(err, &le) || le.Daemon != d.Name() {
 				err = &Error{Op: op, Daemon: d.Name(), Err: err}
@@ -374,6 +382,12 @@ func (m *Manager) Close() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
+		return nil
+	}
+	for o.spawns > 0 { // a request's spawn under way: its fds are in use
+		o.spawnDone.Wait()
+	}
+	if o.closed { // closed by another goroutine meanwhile
 		return nil
 	}
 	for _, d := range m.order {

@@ -14,7 +14,11 @@ import (
 // owner drives a set of daemons (one, for a lone Daemon).
 type owner struct {
 	mu           sync.Mutex
-	hub          *hub // nil where the platform has none
+	spawnDone    sync.Cond // on mu: a spawn made with mu released ended
+	inRound      bool      // a Poll round runs: no spawn releases mu
+	openSpawn    *Daemon   // the daemon whose request may spawn with mu released
+	spawns       int       // spawns under way with mu released
+	hub          *hub      // nil where the platform has none
 	hubErr       error
 	members      []*Daemon // by slot; nil where one was removed
 	due          dueHeap
@@ -34,6 +38,7 @@ type owner struct {
 
 func newOwner(eventBuffer int) *owner {
 	o := &owner{wake: make(chan struct{}, 1)}
+	o.spawnDone.L = &o.mu
 	if eventBuffer > 0 {
 		o.events = make(chan Event, eventBuffer)
 	}
@@ -77,6 +82,8 @@ func (o *owner) touch(d *Daemon, m mark) {
 // files, the timer), the due deadlines, and lets each daemon with work
 // act on it. The caller holds o.mu.
 func (o *owner) poll(now time.Time) {
+	o.inRound = true
+	defer func() { o.inRound = false }()
 	if o.hub != nil {
 		o.hub.collect(func(kind, slot int, events uint32) {
 			switch kind {
@@ -124,6 +131,12 @@ func (o *owner) poll(now time.Time) {
 		ds := o.touched
 		o.touched = o.spare[:0]
 		for _, d := range ds {
+			if d.spawning {
+				// Its request spawns it with the mutex released: its
+				// work waits (marks kept) until the spawn is done.
+				d.deferred = true
+				continue
+			}
 			m := d.marks
 			d.marks = 0
 			if d.left {
@@ -249,6 +262,15 @@ const (
 	deliverRetry    = 2 * time.Millisecond
 	deliverRetryMax = 250 * time.Millisecond
 )
+
+// waitSpawn waits while d is being spawned by a request of another
+// goroutine (with the mutex released around the fork and exec): one spawn,
+// not a blocking wait on anything outside. The caller holds o.mu.
+func (o *owner) waitSpawn(d *Daemon) {
+	for d.spawning {
+		o.spawnDone.Wait()
+	}
+}
 
 // signal sends a wake-up without ever blocking.
 func (o *owner) signal() {

@@ -181,3 +181,91 @@ func TestReapOrphans(t *testing.T) {
 		t.Fatalf("the daemon's exit %v (events %v); reaped %v", exit, evs, reaped)
 	}
 }
+
+// A Manager's Start releases the lock while it forks and execs: Status,
+// Poll and a Start of another daemon, from other goroutines, answer while
+// that spawn is held in the middle; a Stop of the daemon being spawned
+// waits for it, then stops it. Not parallel: it swaps spawnFunc.
+func TestOtherCallsGoOnDuringSpawn(t *testing.T) {
+	m := newManager(t, Options{})
+	for _, n := range []string{"held", "free"} {
+		if err := m.Add(Spec{Name: n, Command: []string{"sleep", "600"}, StartSecs: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var heldDir string
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once atomic.Bool
+	orig := spawnFunc
+	spawnFunc = func(r spawnRequest) (*process, error) {
+		if r.dir == heldDir && once.CompareAndSwap(false, true) {
+			close(entered)
+			<-release
+		}
+		return orig(r)
+	}
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			close(release)
+		}
+		spawnFunc = orig
+	})
+	// The spawn request's dir tells the held daemon's spawn apart.
+	heldDir = t.TempDir()
+	daemonOf(m, "held").spec.Dir = heldDir
+
+	started := make(chan error, 1)
+	go func() { started <- m.Start("held") }()
+	select {
+	case <-entered:
+	case err := <-started:
+		t.Fatalf("Start returned before its spawn was held: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the held spawn never began")
+	}
+	within := func(what string, f func()) {
+		t.Helper()
+		done := make(chan struct{})
+		go func() { f(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s waited for another daemon's spawn", what)
+		}
+	}
+	var st []Status
+	within("Status", func() { st = m.Status() })
+	if st[0].Name != "free" || st[1].Name != "held" || st[1].PID != 0 {
+		t.Fatalf("status while held's spawn is held: %+v", st)
+	}
+	within("Poll", func() { m.Poll(time.Now()) })
+	within("Start of another daemon", func() {
+		if err := m.Start("free"); err != nil {
+			t.Errorf("start free: %v", err)
+		}
+	})
+	if pid := daemonOf(m, "free").PID(); pid == 0 {
+		t.Fatal("free has no pid after its Start")
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- m.Stop("held") }()
+	released = true
+	close(release)
+	for _, ch := range []chan error{started, stopped} {
+		select {
+		case err := <-ch:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("Start or Stop of the held daemon never returned")
+		}
+	}
+	w := &watcher{t: t, m: m}
+	held := daemonOf(m, "held")
+	w.until("held stopped", func() bool { return held.State() == Stopped })
+	if held.Status().LastExit == nil {
+		t.Fatalf("held stopped without an exit: its spawn did not run, or the stop came first: %+v", held.Status())
+	}
+}

@@ -154,7 +154,7 @@ func (d *Daemon) spawnNow(now time.Time) error {
 	// The marker goes first, so it is in the log before any line of the
 	// daemon's; the pid is in the exit marker and the records.
 	writeMarker(req.log, now, "starting "+d.spec.Name)
-	p, err := spawn(req)
+	p, err := d.forkExec(req)
 	if err != nil {
 		d.cmdPath, d.dirsMade = "", false
 		if errors.Is(err, ErrNoMain) {
@@ -184,6 +184,38 @@ func (d *Daemon) spawnNow(now time.Time) error {
 	}
 	return nil
 }
+
+// forkExec runs spawn. A caller's own request (Start, a Manager's Start of
+// many) releases the owner's mutex for it, the longest step of a start: a
+// Status or a Poll from another goroutine, and requests for other daemons,
+// go on meanwhile. What would act on this daemon waits (waitSpawn), and a
+// round passes it by, leaving its work for after (deferred). Every fd the
+// spawn uses is the request's own; no field of d is read or written while
+// the mutex is released.
+func (d *Daemon) forkExec(req spawnRequest) (*process, error) {
+	o := d.own
+	if !d.spawnOpen || o.inRound {
+		return spawnFunc(req)
+	}
+	d.spawnOpen = false // once: a second spawn in this request is settle's
+	d.spawning = true
+	o.spawns++
+	o.mu.Unlock()
+	p, err := spawnFunc(req)
+	o.mu.Lock()
+	d.spawning = false
+	o.spawns--
+	o.spawnDone.Broadcast()
+	if d.deferred {
+		d.deferred = false
+		o.touched = append(o.touched, d) // its marks are still set
+		o.signal()
+	}
+	return p, err
+}
+
+// spawnFunc is spawn; a test holds a spawn in the middle through it.
+var spawnFunc = spawn
 
 // spawnRequest resolves what to run; req.stdin and req.log are left to the
 // caller.
