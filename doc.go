@@ -98,9 +98,11 @@
 // never blocks: each returns after a bounded number of cheap system calls
 // (Start also forks and execs), touching only the daemons it names. The two
 // exceptions are Run and Shutdown, whose job is to wait. Calls on one
-// Daemon or Manager take turns on its lock: a call from another goroutine
-// may wait for a spawn in progress (a few milliseconds; a Manager's request
-// for many daemons takes the lock for one daemon at a time).
+// Daemon or Manager take turns on its lock, which a request (Start,
+// Restart) does not hold while it forks and execs: a Status or Poll from
+// another goroutine answers meanwhile, and only a call that acts on the
+// daemon being spawned waits for that one spawn (a few milliseconds). A
+// restart made by Poll spawns with the lock held.
 //
 // # Errors
 //
