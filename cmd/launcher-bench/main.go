@@ -151,6 +151,8 @@ func (b *bench) run() (err error) {
 		return err
 	}
 	b.note(nofile)
+	b.note(fmt.Sprintf("pid dirs and logs under %s, a %s file system (set TMPDIR to move them): every start writes "+
+		"its records with create+rename, whose cost is the file system's", b.dir, fsType(b.dir)))
 	// Orphans come to us (a supervise killed in a failed teardown leaves
 	// its service), so that we can reap them too.
 	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
