@@ -42,17 +42,15 @@ func (d *Daemon) readReadiness(now time.Time) {
 	}
 }
 
-// recordReady writes the time the daemon said it was ready (notify, fd)
-// into its identity record, so that any controller that adopts it later
-// knows: nobody else heard it. A daemon confirmed by staying up StartSecs
-// is not recorded: an adopter tells that from the process's start time,
-// and the write (a create and a rename, 0.25 ms on ext4) would be a third
-// of the files a start writes.
+// recordReady writes the time the daemon was confirmed (it said it was
+// ready, or it stayed up StartSecs) into its identity record, so that any
+// controller that adopts it later knows, whatever its own StartSecs.
 //
 // Only the controller that started it or supervises it records: a
-// controller that only looks may not have heard it.
+// controller that only looks confirms by its own StartSecs, which need not
+// be the daemon's.
 func (d *Daemon) recordReady(now time.Time) {
-	if !d.m.needReady || d.proc == nil || !d.proc.own && d.lease < 0 {
+	if d.proc == nil || !d.proc.own && d.lease < 0 {
 		return
 	}
 	id, err := readIdentityFile(d.f.id)

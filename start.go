@@ -165,6 +165,11 @@ func (d *Daemon) spawnNow(now time.Time) error {
 	spawned = true
 	unix.Close(lockfd) // no unlock: the daemon holds the lock now, through its copy
 	id.PID, id.StartTicks, id.Started = p.pid, p.start, now
+	if d.spec.StartSecs < 0 && !d.m.needReady {
+		// Confirmed at the first Poll, whatever happens: recorded now, in
+		// the one write, not again then (recordReady finds it there).
+		id.Ready = now
+	}
 	d.problem = "" // whatever stale records said is replaced now
 	if err := d.f.writeRecords(id); err != nil {
 		// It holds its lock: any controller still finds it. Say so.
