@@ -43,6 +43,8 @@ type Daemon struct {
 	exitRetry    time.Time // ... when to look for it again
 	busyRetry    time.Time // the lock was busy (a spawn under way): when to look again
 	busyWait     time.Duration
+	leaseLookAt  time.Time // look at the lease again then (lookAtLease)
+	leaseLooks   int       // ... the looks since it changed
 	spawning     bool      // a request spawns it now, with own.mu released (forkExec)
 	spawnOpen    bool      // ... the request under way may do so
 	deferred     bool      // a round passed it by while it was spawned: its marks wait

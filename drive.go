@@ -117,6 +117,9 @@ func (d *Daemon) drive(now time.Time, m mark) {
 		d.busyRetry = time.Time{}
 		d.adopt(now, d.find())
 	}
+	if !d.leaseLookAt.IsZero() && !now.Before(d.leaseLookAt) {
+		d.lookAtLease(now)
+	}
 	if m&(markNotify|markReady) != 0 && d.notify != nil {
 		d.readReadiness(now)
 	}
@@ -137,12 +140,10 @@ func (d *Daemon) refresh(now time.Time) {
 	}
 	if k&fileStatus != 0 && d.lease < 0 {
 		d.readRecord()
-	} else if k&fileSup != 0 && d.lease < 0 && d.rec.Supervisor != 0 && d.supervisorGone(d.rec.Supervisor) {
-		// Its supervisor ended: the close of its lease said so. Asked of the
-		// lease, not of the pid: a SIGKILLed supervisor's fds close before
-		// it is reaped, so its pid can outlive the event. Once cleared, the
-		// close of this probe (or another's) probes no more: no ping-pong.
-		d.rec.Supervisor = 0
+	}
+	if k&fileSup != 0 && d.lease < 0 {
+		d.leaseLooks = 0
+		d.lookAtLease(now)
 	}
 	if k&(filePID|fileID|fileLock|fileExit) != 0 {
 		d.reconsider(now, k)
@@ -160,6 +161,39 @@ func (d *Daemon) refresh(now time.Time) {
 		d.changed(k, now)
 	}
 }
+
+// lookAtLease acts on a change of <name>.sup (a lease released, or its
+// holder dead): a standby takes the lease; a controller that only looks
+// stops naming the supervisor that held it. Asked of the lease, not of the
+// pid: a SIGKILLed supervisor's fds close before it is reaped, so its pid
+// can outlive the event. While the lease stays held it looks again at
+// leaseRetryDelays, then waits for the next change: the close that wakes it
+// comes a moment before the dying holder's flock goes (the kernel sends the
+// event first), and another controller's look can hold a free lease for an
+// instant. A look is a read-only open, whose close wakes nobody (takeLease).
+func (d *Daemon) lookAtLease(now time.Time) {
+	d.leaseLookAt = time.Time{}
+	settled := true
+	switch {
+	case d.sv != nil && !d.sv.noSupervise:
+		d.tryLease(now)
+		settled = d.lease >= 0
+	case d.rec.Supervisor != 0:
+		if d.supervisorGone(d.rec.Supervisor) {
+			d.rec.Supervisor = 0
+		} else {
+			settled = false
+		}
+	}
+	if !settled && !d.own.closed && d.leaseLooks < len(leaseRetryDelays) {
+		d.leaseLookAt = now.Add(leaseRetryDelays[d.leaseLooks])
+		d.leaseLooks++
+	}
+}
+
+// leaseRetryDelays are when lookAtLease looks again after a change of the
+// lease, while the lease stays held.
+var leaseRetryDelays = [...]time.Duration{time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond, 80 * time.Millisecond}
 
 // readWant reads <name>.want into wantRec.
 func (d *Daemon) readWant() {
@@ -326,7 +360,7 @@ func (d *Daemon) emit(now time.Time, from, to State, r Reason, exit *ExitStatus,
 // supervisor's restart.
 func (d *Daemon) nextDue() time.Time {
 	t := d.m.deadline()
-	for _, r := range []time.Time{d.exitRetry, d.busyRetry} {
+	for _, r := range []time.Time{d.exitRetry, d.busyRetry, d.leaseLookAt} {
 		if !r.IsZero() && (t.IsZero() || r.Before(t)) {
 			t = r
 		}

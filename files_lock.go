@@ -121,17 +121,33 @@ func (f *files) readSpawner() (spawner, error) {
 }
 
 // takeLease tries to become the daemon's supervisor: an exclusive flock on
-// <name>.sup, held (through the returned fd) until releaseLease. The file is
-// opened read-write, so that its close on release (or on the holder's
-// death) is an IN_CLOSE_WRITE that wakes every standby. got is false when
-// another Manager holds it.
+// <name>.sup, held (through the returned fd) until releaseLease. got is
+// false when another Manager holds it.
+//
+// The lease is held through a read-write open, so that its close on release
+// (or on the holder's death) is an IN_CLOSE_WRITE that wakes every standby.
+// A probe that finds it held must not wake anybody, or standbys and
+// lookers would wake each other for ever: it looks through a read-only open
+// (whose close is IN_CLOSE_NOWRITE, which nobody watches), and opens
+// read-write only once it got the lease, taking it over from the read-only
+// open. Should another take it in that instant, this one's close wakes the
+// others, once.
 func (f *files) takeLease() (fd int, got bool, err error) {
-	fd, err = openFile(f.sup, unix.O_RDWR|unix.O_CREAT|unix.O_NONBLOCK, 0o644, unix.S_IFREG)
+	probe, err := openFile(f.sup, unix.O_RDONLY|unix.O_CREAT|unix.O_NONBLOCK, 0o644, unix.S_IFREG)
 	if err != nil {
 		return -1, false, err
 	}
-	got, err = tryLock(fd)
+	got, err = tryLock(probe)
 	if err != nil || !got {
+		unix.Close(probe)
+		return -1, false, err
+	}
+	fd, err = openFile(f.sup, unix.O_RDWR|unix.O_NONBLOCK, 0, unix.S_IFREG)
+	releaseLock(probe)
+	if err != nil {
+		return -1, false, err
+	}
+	if got, err = tryLock(fd); err != nil || !got {
 		unix.Close(fd)
 		return -1, false, err
 	}
@@ -142,13 +158,12 @@ func (f *files) takeLease() (fd int, got bool, err error) {
 // releaseLease gives up the supervision of the daemon.
 func releaseLease(fd int) { releaseLock(fd) }
 
-// leaseHeld reports whether a supervisor holds the lease. It takes the
-// lease for an instant when it is free, through a read-write open, so that
-// a standby that lost the race to this probe is woken again by its close.
-// A dir that cannot be written is never probed: read-only lookers do not
-// act, and say nothing is held.
+// leaseHeld reports whether a supervisor holds the lease, through a
+// read-only open (no event for the watchers; see takeLease). When the lease
+// is free it is taken for an instant: a standby whose own look fell in that
+// instant looks again shortly (leaseRetryDelays).
 func (f *files) leaseHeld() bool {
-	fd, err := openFile(f.sup, unix.O_RDWR|unix.O_NONBLOCK, 0, unix.S_IFREG)
+	fd, err := openFile(f.sup, unix.O_RDONLY|unix.O_NONBLOCK, 0, unix.S_IFREG)
 	if err != nil {
 		return false
 	}

@@ -215,12 +215,9 @@ func (d *Daemon) settle(now time.Time) {
 	}
 }
 
-// changed acts on what another controller changed in d's files: a lease
-// given up (take it over), a new wish in <name>.want (carry it out).
+// changed acts on what another controller changed in d's files: a new
+// wish in <name>.want (carry it out). A lease given up is lookAtLease's.
 func (d *Daemon) changed(kinds fileKind, now time.Time) {
-	if kinds&fileSup != 0 && d.lease < 0 {
-		d.tryLease(now)
-	}
 	if kinds&fileWant == 0 || d.lease < 0 {
 		return
 	}

@@ -123,3 +123,77 @@ func TestSupervisorGoneFromStatus(t *testing.T) {
 	w.ForceStop()
 	waitState(t, w, Stopped)
 }
+
+// A standby and a controller that only looks cost nothing while the
+// supervisor runs: looking at the lease wakes nobody. (Their looks used to
+// be read-write opens, whose close woke every watcher of the dir, each of
+// which looked again: a standby `up` spun at a core's worth of wake-ups.)
+// When the supervisor goes, the standby still takes over.
+func TestStandbyAndLookerIdle(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "calm", "")
+	spec.Command, spec.StartSecs = []string{"sleep", "300"}, -1
+	sup, standby := NewManager(Options{}), NewManager(Options{})
+	for _, m := range []*Manager{sup, standby} {
+		if err := m.Add(spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { closeManager(t, standby) })
+	supClosed := false
+	t.Cleanup(func() {
+		if !supClosed {
+			sup.Close() // the standby's cleanup stops the daemon
+		}
+	})
+	if got := standby.Supervising(); len(got) != 0 || len(sup.Supervising()) != 1 {
+		t.Fatalf("supervising: first %v, second %v", sup.Supervising(), got)
+	}
+	if err := sup.Start(); err != nil {
+		t.Fatal(err)
+	}
+	looker := newDaemon(t, spec)
+	sd, bd := daemonOf(sup, spec.Name), daemonOf(standby, spec.Name)
+	waitFor(t, "all three to see it running", func() bool {
+		sup.Poll(time.Now())
+		standby.Poll(time.Now())
+		looker.Poll(time.Now())
+		return sd.State() == Running && bd.State() == Running && looker.State() == Running
+	}, func() string { return fmt.Sprintf("%+v / %+v / %+v", sd.Status(), bd.Status(), looker.Status()) })
+
+	// Quiet now: over a window, each is woken a few times at most (what
+	// the start left), not at the rate of its own looks.
+	wakes := map[string]int{}
+	window := time.After(500 * time.Millisecond)
+	for done := false; !done; {
+		select {
+		case <-sup.Wake():
+			wakes["supervisor"]++
+			sup.Poll(time.Now())
+		case <-standby.Wake():
+			wakes["standby"]++
+			standby.Poll(time.Now())
+		case <-looker.Wake():
+			wakes["looker"]++
+			looker.Poll(time.Now())
+		case <-sup.Events():
+		case <-standby.Events():
+		case <-window:
+			done = true
+		}
+	}
+	for who, n := range wakes {
+		if n > 10 {
+			t.Errorf("%s woken %d times in 500 ms of quiet (all: %v)", who, n, wakes)
+		}
+	}
+
+	// The supervisor goes: the standby takes the lease, the looker names it.
+	supClosed = true
+	sup.Close() // leaves the daemon running
+	waitFor(t, "the standby to take over", func() bool {
+		standby.Poll(time.Now())
+		looker.Poll(time.Now())
+		return len(standby.Supervising()) == 1 && looker.Status().Supervisor == os.Getpid()
+	}, func() string { return fmt.Sprintf("standby supervises %v; looker %+v", standby.Supervising(), looker.Status()) })
+}
