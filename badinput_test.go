@@ -241,3 +241,16 @@ func TestReadLogOffsets(t *testing.T) {
 		t.Fatalf("ReadLog after truncation = %q", b)
 	}
 }
+
+// A working dir that is not there is named as what is missing, not the
+// program (which exists).
+func TestStartMissingDirNamed(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "nodir", "")
+	spec.Command, spec.Dir = []string{"sleep", "300"}, filepath.Join(t.TempDir(), "gone")
+	d := newDaemon(t, spec)
+	err := d.Start(nil)
+	if !errors.Is(err, ErrExec) || !strings.Contains(err.Error(), spec.Dir) {
+		t.Fatalf("Start with a missing dir: %v, want ErrExec naming %s", err, spec.Dir)
+	}
+}

@@ -98,6 +98,9 @@ func (d *Daemon) request(kind inputKind, data []byte, why Reason, now time.Time)
 	d.own.openSpawn = nil
 	err := d.apply(input{kind: kind, reason: why}, now)
 	d.spawnOpen = false
+	if err != nil && d.sv != nil && (kind == inStart || kind == inRestart) && d.m.state == Stopped {
+		d.startDone(err, now) // a supervisor's policy, before its settle would try again
+	}
 	d.own.settle(d, now)
 	d.own.deliver()
 	return err
@@ -139,7 +142,13 @@ func (d *Daemon) refresh(now time.Time) {
 		d.readWant()
 	}
 	if k&fileStatus != 0 && d.lease < 0 {
+		before := d.rec
 		d.readRecord()
+		if r := d.rec; r.LastReason == ReasonStartFailed && r.LastError != "" && r.Since.After(before.Since) && d.m.state == Stopped {
+			// Its supervisor could not start it: no process, so no
+			// transition to see here. Said as a note, as the supervisor's.
+			d.emit(now, Stopped, Stopped, ReasonStartFailed, nil, supervisorError{r.LastError, r.Supervisor})
+		}
 	}
 	if k&fileSup != 0 && d.lease < 0 {
 		d.leaseLooks = 0

@@ -6,6 +6,7 @@ package launcher
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors. Every error a Daemon returns is an *Error that wraps one of
@@ -77,6 +78,22 @@ func (e *Error) Unwrap() error { return e.Err }
 // detail wraps a sentinel with more text while keeping errors.Is working.
 func detail(sentinel error, format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{sentinel}, args...)...)
+}
+
+// supervisorError is a failed start that another controller (the daemon's
+// supervisor) made, as its shared record says: its words, and errors.Is
+// ErrExec when they say so.
+type supervisorError struct {
+	msg string
+	pid int
+}
+
+func (e supervisorError) Error() string {
+	return fmt.Sprintf("%s (in its supervisor, pid %d)", e.msg, e.pid)
+}
+
+func (e supervisorError) Is(target error) bool {
+	return target == ErrExec && strings.HasPrefix(e.msg, ErrExec.Error())
 }
 
 // Errors returns every *Error in err, in order: the one err is or wraps,

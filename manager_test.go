@@ -686,3 +686,66 @@ func TestManagerStartAfterFreshDir(t *testing.T) {
 	}
 	w.until("db and web running", func() bool { return allIn(m, Running) })
 }
+
+// A supervisor whose daemon cannot be executed does not spin: its Poll
+// returns (it used to try again at once, inside the same Poll, for ever),
+// restart never leaves it down, on-failure backs off and gives up, and a
+// controller whose wish it carried out (a CLI's start) hears why, as a
+// start-failed note that errors.Is ErrExec.
+func TestSupervisorCannotExec(t *testing.T) {
+	t.Parallel()
+	for _, policy := range []RestartPolicy{RestartNever, RestartOnFailure} {
+		t.Run(policy.String(), func(t *testing.T) {
+			t.Parallel()
+			m := newManager(t, Options{})
+			spec := Spec{Name: "missing", Command: []string{"/nonexistent/prog", "x"}, Restart: policy,
+				RestartDelay: time.Nanosecond, MaxRestarts: 3, PIDDir: m.opts.PIDDir, LogDir: m.opts.LogDir}
+			if err := m.Add(spec); err != nil {
+				t.Fatal(err)
+			}
+			asker := newManager(t, Options{PIDDir: m.opts.PIDDir, LogDir: m.opts.LogDir, NoSupervise: true})
+			if err := asker.Add(spec); err != nil {
+				t.Fatal(err)
+			}
+			if err := asker.Start(); err != nil {
+				t.Fatalf("the intent: %v", err)
+			}
+			md, ad := daemonOf(m, spec.Name), daemonOf(asker, spec.Name)
+			var heard *Event
+			deadline := time.After(20 * time.Second)
+			for heard == nil || policy == RestartOnFailure && !md.Status().GaveUp {
+				polled := make(chan struct{})
+				go func() { m.Poll(time.Now()); close(polled) }()
+				select {
+				case <-polled:
+				case <-deadline:
+					t.Fatalf("the supervisor's Poll never returned: it spins on the failed start")
+				}
+				select {
+				case <-m.Wake():
+				case <-asker.Wake():
+					asker.Poll(time.Now())
+				case ev := <-asker.Events():
+					if ev.Reason == ReasonStartFailed {
+						heard = &ev
+					}
+				case <-m.Events():
+				case <-deadline:
+					t.Fatalf("nothing heard: supervisor %+v, asker %+v", md.Status(), ad.Status())
+				}
+			}
+			if !errors.Is(heard.Err, ErrExec) || !strings.Contains(heard.Err.Error(), "/nonexistent/prog") {
+				t.Errorf("the asker heard %v (%v), want ErrExec naming the program", heard, heard.Err)
+			}
+			st := md.Status()
+			switch {
+			case st.State != Stopped:
+				t.Errorf("supervisor's daemon %+v, want stopped", st)
+			case policy == RestartNever && st.WantUp:
+				t.Errorf("restart never: still wanted up, tried again: %+v", st)
+			case policy == RestartOnFailure && st.Restarts > spec.MaxRestarts:
+				t.Errorf("restarts %d > MaxRestarts %d", st.Restarts, spec.MaxRestarts)
+			}
+		})
+	}
+}

@@ -154,6 +154,7 @@ type supRecord struct {
 	NextRestart time.Time     `json:"next_restart,omitzero"`
 	LastExit    *ExitStatus   `json:"last_exit,omitempty"`
 	LastReason  Reason        `json:"last_reason,omitempty"`
+	LastError   string        `json:"last_error,omitempty"` // why the last start failed (start-failed, no process)
 	Since       time.Time     `json:"since,omitzero"`
 }
 

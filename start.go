@@ -160,6 +160,9 @@ func (d *Daemon) spawnNow(now time.Time) error {
 		if errors.Is(err, ErrNoMain) {
 			return err // not the command's fault
 		}
+		if _, serr := os.Stat(d.spec.Dir); d.spec.Dir != "" && serr != nil {
+			err = serr // the working dir is what is missing, not the program
+		}
 		return fmt.Errorf("%w: %s: %w", ErrExec, d.commandString(), err)
 	}
 	spawned = true

@@ -182,16 +182,8 @@ func (d *Daemon) settle(now time.Time) {
 		d.own.deliver() // the exit's events go out before the spawn
 		d.startData = nil
 		err := d.apply(input{kind: inStart, reason: why}, now)
+		d.startDone(err, now)
 		switch {
-		case err != nil && d.spec.Restart != RestartNever:
-			rec, v := backoff(d.rec, policyOf(d.spec), time.Time{}, now, sv.jitter())
-			d.rec = rec
-			if v == giveUp {
-				d.supervisorNote(now, ReasonGaveUp, nil)
-			} else {
-				sv.why = ReasonBackoff
-			}
-			d.recDirty = true
 		case err == nil && why == ReasonBackoff:
 			d.rec.Restarts++
 			d.recDirty = true
@@ -212,6 +204,49 @@ func (d *Daemon) settle(now time.Time) {
 				d.own.touch(x, markDue)
 			}
 		}
+	}
+}
+
+// startDone applies the policy to a start the supervisor made (or was
+// asked for), before anything else can try it again in the same round,
+// when it failed to spawn: restart never leaves it down (wanted
+// down, not tried again until somebody asks: it looped here, at once, for
+// ever); otherwise it backs off (never again in the same round: a spawn
+// that fails fails at once) or gives up. Either way the shared record says
+// why, so that a controller whose wish this was (a CLI's start --wait)
+// learns it.
+func (d *Daemon) startDone(err error, now time.Time) {
+	if d.lease < 0 {
+		return
+	}
+	if err == nil {
+		if d.rec.LastError != "" {
+			d.rec.LastError = ""
+			d.recDirty = true
+		}
+		return
+	}
+	if errors.Is(err, ErrBusy) {
+		// Another controller is spawning it right now: look again
+		// shortly (its process shows, or the lock frees), no failure.
+		d.rec.NextRestart = now.Add(busyWaitMin)
+		return
+	}
+	d.rec.LastReason, d.rec.LastError, d.rec.Since = ReasonStartFailed, err.Error(), now
+	d.recDirty = true
+	if d.spec.Restart == RestartNever {
+		d.setWant(false, true)
+		return
+	}
+	rec, v := backoff(d.rec, policyOf(d.spec), time.Time{}, now, d.sv.jitter())
+	if v == restartAt && rec.NextRestart.Before(now.Add(time.Millisecond)) {
+		rec.NextRestart = now.Add(time.Millisecond)
+	}
+	d.rec = rec
+	if v == giveUp {
+		d.supervisorNote(now, ReasonGaveUp, nil)
+	} else {
+		d.sv.why = ReasonBackoff
 	}
 }
 

@@ -195,5 +195,7 @@ func TestStandbyAndLookerIdle(t *testing.T) {
 		standby.Poll(time.Now())
 		looker.Poll(time.Now())
 		return len(standby.Supervising()) == 1 && looker.Status().Supervisor == os.Getpid()
-	}, func() string { return fmt.Sprintf("standby supervises %v; looker %+v", standby.Supervising(), looker.Status()) })
+	}, func() string {
+		return fmt.Sprintf("standby supervises %v; looker %+v", standby.Supervising(), looker.Status())
+	})
 }
