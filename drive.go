@@ -52,6 +52,7 @@ func (d *Daemon) request(kind inputKind, data []byte, why Reason, now time.Time)
 	}
 	w := d.wantRec
 	w.Up = kind == inStart || kind == inRestart
+	w.Kill = kind == inForceStop
 	if kind == inRestart {
 		w.Gen++
 	}
@@ -66,7 +67,7 @@ func (d *Daemon) request(kind inputKind, data []byte, why Reason, now time.Time)
 		}
 	}
 	if d.sv != nil {
-		d.sv.wantUp, d.sv.gen = w.Up, w.Gen // asked here: not an intent from elsewhere
+		d.sv.wantUp, d.sv.gen, d.sv.kill = w.Up, w.Gen, w.Kill // asked here: not an intent from elsewhere
 	}
 	if elsewhere {
 		// The supervisor carries it out; the exit it makes is one this

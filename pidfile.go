@@ -113,8 +113,9 @@ func newToken() string {
 // every controller. Gen goes up by one with each restart asked for, so a
 // supervisor tells a restart request from a start of a running daemon.
 type want struct {
-	Up  bool
-	Gen uint64
+	Up   bool
+	Gen  uint64
+	Kill bool // down by a force-stop: a supervisor kills it too, never SIGTERM
 }
 
 func (w want) format() []byte {
@@ -122,11 +123,15 @@ func (w want) format() []byte {
 	if w.Up {
 		s = "up"
 	}
-	return []byte(s + "\ngen " + strconv.FormatUint(w.Gen, 10) + "\n")
+	s += "\ngen " + strconv.FormatUint(w.Gen, 10) + "\n"
+	if w.Kill && !w.Up {
+		s += "kill\n"
+	}
+	return []byte(s)
 }
 
-// parseWant reads "up|down\ngen N\n"; unknown lines are ignored, junk is
-// down, generation 0.
+// parseWant reads "up|down\ngen N\n[kill\n]"; unknown lines are ignored,
+// junk is down, generation 0.
 func parseWant(b []byte) want {
 	var w want
 	for i, line := range strings.Split(string(b), "\n") {
@@ -137,6 +142,9 @@ func parseWant(b []byte) want {
 		}
 		if n, ok := strings.CutPrefix(line, "gen "); ok {
 			w.Gen, _ = strconv.ParseUint(n, 10, 64)
+		}
+		if line == "kill" && !w.Up {
+			w.Kill = true
 		}
 	}
 	return w

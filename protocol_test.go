@@ -1891,3 +1891,44 @@ func TestReadOnlyInspection(t *testing.T) {
 		}
 	})
 }
+
+// A force-stop asked of a supervisor is a kill there too, never a SIGTERM
+// that races the asker's SIGKILL: the daemon here ignores SIGTERM and has a
+// StopTimeout longer than the test waits, so only a kill stops it in time.
+func TestForceStopIntentKills(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "deafkill", "deaf")
+	spec.StartSecs, spec.StopTimeout = -1, time.Hour
+	m := newManager(t, Options{PIDDir: spec.PIDDir, LogDir: spec.LogDir})
+	if err := m.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := daemonOf(m, spec.Name)
+	w := &watcher{t: t, m: m}
+	w.until("running", func() bool { return d.State() == Running })
+	waitFor(t, "the daemon to ignore SIGTERM", func() bool {
+		b, _ := os.ReadFile(d.LogFile())
+		return strings.Contains(string(b), "deaf\n")
+	}, func() string { return fmt.Sprintf("%+v", d.Status()) })
+	// What an asker's ForceStop writes before it kills (it is not run
+	// here: the supervisor alone must kill).
+	f := newFiles(spec)
+	wnt, err := f.readWant()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wnt.Up, wnt.Kill = false, true
+	if err := f.writeWant(wnt); err != nil {
+		t.Fatal(err)
+	}
+	w.until("killed by the supervisor", func() bool { return d.State() == Stopped })
+	if ex := d.Status().LastExit; ex == nil || ex.Signal != syscall.SIGKILL {
+		t.Errorf("exit %v, want killed by SIGKILL", ex)
+	}
+	if got := parseWant(want{Kill: true}.format()); !got.Kill || got.Up {
+		t.Errorf("want round trip: %+v", got)
+	}
+}

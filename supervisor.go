@@ -82,7 +82,7 @@ func (m *Manager) reaches(from, to *Daemon, pending []*Daemon) bool {
 // takes d's lease if it is free.
 func (d *Daemon) supervise(sv *supervision, now time.Time) {
 	d.sv = sv
-	sv.wantUp, sv.gen = d.wantRec.Up, d.wantRec.Gen
+	sv.wantUp, sv.gen, sv.kill = d.wantRec.Up, d.wantRec.Gen, d.wantRec.Kill
 	if sv.noSupervise {
 		return
 	}
@@ -111,7 +111,7 @@ func (d *Daemon) tryLease(now time.Time) {
 	d.rec, _ = d.f.readStatus()
 	d.rec.Supervisor = os.Getpid()
 	d.f.writeStatus(d.rec) // at once: every controller's status names the new supervisor
-	d.sv.wantUp, d.sv.gen = d.wantRec.Up, d.wantRec.Gen
+	d.sv.wantUp, d.sv.gen, d.sv.kill = d.wantRec.Up, d.wantRec.Gen, d.wantRec.Kill
 	if !d.sv.wantUp && d.m.state != Stopped {
 		// Wanted down but not stopped: a stop that the supervisor before
 		// did not live to finish (or carry out). This one finishes it,
@@ -257,12 +257,18 @@ func (d *Daemon) changed(kinds fileKind, now time.Time) {
 		return
 	}
 	sv, w := d.sv, d.wantRec
-	if w.Up == sv.wantUp && w.Gen == sv.gen {
+	if w.Up == sv.wantUp && w.Gen == sv.gen && w.Kill == sv.kill {
 		return // ours, or nothing new
 	}
 	restart := w.Up && w.Gen != sv.gen
-	sv.wantUp, sv.gen = w.Up, w.Gen
+	sv.wantUp, sv.gen, sv.kill = w.Up, w.Gen, w.Kill
 	switch {
+	case w.Kill:
+		// A force-stop: its controller kills it; a SIGTERM from here
+		// would race that SIGKILL. Kill it too, at once, whatever runs
+		// after it.
+		sv.stopQueued = false
+		d.apply(input{kind: inForceStop, reason: ReasonRequestedElsewhere}, now)
 	case !w.Up:
 		sv.stopQueued, sv.stopWhy = true, ReasonRequestedElsewhere
 	case restart && d.m.state != Stopped:
@@ -368,9 +374,9 @@ func (d *Daemon) markDisabled(off bool) error { return d.f.setDisabled(off) }
 // bump, is a new generation) and makes it what d's supervision acts on.
 func (d *Daemon) setWant(up, quiet bool) error {
 	w := d.wantRec
-	w.Up = up
+	w.Up, w.Kill = up, false
 	if d.sv != nil {
-		d.sv.wantUp, d.sv.gen = up, w.Gen
+		d.sv.wantUp, d.sv.gen, d.sv.kill = up, w.Gen, false
 	}
 	if w == d.wantRec && d.wantKnown {
 		return nil
