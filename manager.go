@@ -276,6 +276,28 @@ func (m *Manager) Stop(names ...string) error {
 	return m.each("stop", names, func(d *Daemon, now time.Time) error { return d.stopSupervised() })
 }
 
+// dependentsFirst orders ds so that a daemon comes before those it runs
+// after (directly or not): a stop's wishes reach another supervisor in the
+// order it must carry them out, which it does as they come. The caller
+// holds the lock.
+func (m *Manager) dependentsFirst(ds []*Daemon) {
+	depth := map[*Daemon]int{}
+	var of func(d *Daemon) int
+	of = func(d *Daemon) int {
+		if n, ok := depth[d]; ok {
+			return n
+		}
+		depth[d] = 0 // the graph has no cycle (link refuses them)
+		n := 0
+		for _, dep := range m.sv[d].after {
+			n = max(n, of(dep)+1)
+		}
+		depth[d] = n
+		return n
+	}
+	slices.SortStableFunc(ds, func(a, b *Daemon) int { return of(b) - of(a) })
+}
+
 // ForceStop wants the named daemons down and kills them at once. The
 // error joins one *Error per daemon.
 func (m *Manager) ForceStop(names ...string) error {
@@ -323,6 +345,9 @@ func (m *Manager) each(op string, names []string, fn func(*Daemon, time.Time) er
 		return &Error{Op: op, Err: errClosed}
 	}
 	ds, err := m.pick(op, names)
+	if err == nil && (op == "stop" || op == "force-stop") {
+		m.dependentsFirst(ds)
+	}
 	o.mu.Unlock()
 	if err != nil {
 		return err

@@ -1932,3 +1932,47 @@ func TestForceStopIntentKills(t *testing.T) {
 		t.Errorf("want round trip: %+v", got)
 	}
 }
+
+// A stop of a daemon and what it runs after, asked of another controller's
+// supervisor (a CLI beside up), is carried out in reverse order: what runs
+// after db stops before db is signalled, however the names were given.
+func TestStopIntentsInReverseOrder(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{})
+	db := Spec{Name: "db", Command: []string{"sleep", "300"}, StartSecs: -1, PIDDir: m.opts.PIDDir, LogDir: m.opts.LogDir}
+	web := db
+	web.Name, web.After = "web", []string{"db"}
+	asker := newManager(t, Options{PIDDir: m.opts.PIDDir, LogDir: m.opts.LogDir, NoSupervise: true})
+	for _, mm := range []*Manager{m, asker} {
+		for _, s := range []Spec{db, web} {
+			if err := mm.Add(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var mlog eventLog
+	describe := func() string { return fmt.Sprintf("%+v; events %v", m.Status(), &mlog) }
+	running := func(name string) bool { return daemonOf(m, name).State() == Running }
+	drive(t, "both running", []*Manager{m}, &mlog, nil, nil, func() bool { return running("db") && running("web") }, describe)
+	from := len(mlog.all())
+	if err := asker.Stop("db", "web"); err != nil {
+		t.Fatal(err)
+	}
+	stopped := func(name string) bool { return daemonOf(m, name).State() == Stopped }
+	drive(t, "both stopped", []*Manager{m}, &mlog, nil, nil, func() bool { return stopped("db") && stopped("web") }, describe)
+	webGone, dbStopping := -1, -1
+	for i, ev := range mlog.all()[from:] {
+		switch {
+		case ev.Daemon == "web" && ev.To == Stopped && webGone < 0:
+			webGone = i
+		case ev.Daemon == "db" && ev.To == Stopping && dbStopping < 0:
+			dbStopping = i
+		}
+	}
+	if webGone < 0 || dbStopping < webGone {
+		t.Fatalf("db was signalled before web was gone: events %v", mlog.all()[from:])
+	}
+}
