@@ -199,6 +199,11 @@ func endProblem(ev launcher.Event, stopSignal syscall.Signal) string {
 		return ""
 	case ev.From == launcher.Stopping && (e == nil || e.Signal == stopSignal):
 		return ""
+	case ev.Reason == launcher.ReasonRequestedElsewhere && (e == nil || e.Signal == stopSignal || e.Signal == syscall.SIGKILL):
+		// Stopped (or force-stopped) by another controller: this one saw
+		// no stopping, only the end that was asked for (a standby whose
+		// supervisor stopped it on its way out, say).
+		return ""
 	case e != nil:
 		return ev.Reason.String() + ", " + e.String()
 	}

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/proclauncher/launcher"
 )
 
 // These tests run `launcher up` as its own process: the test binary, which
@@ -432,6 +434,30 @@ func TestServiceUnit(t *testing.T) {
 		var out, errOut bytes.Buffer
 		if err := run(append(args[1:], "--help"), &out, &errOut); err != nil || !strings.HasPrefix(out.String(), "usage: launcher "+args[len(args)-1]) {
 			t.Errorf("%s=%s: %v %s%s", k, set[k], err, out.String(), errOut.String())
+		}
+	}
+}
+
+// How a daemon's end counts for up's exit status.
+func TestEndProblem(t *testing.T) {
+	term := &launcher.ExitStatus{Signal: syscall.SIGTERM}
+	kill := &launcher.ExitStatus{Signal: syscall.SIGKILL}
+	for _, tc := range []struct {
+		ev   launcher.Event
+		want bool // a problem
+	}{
+		{launcher.Event{From: launcher.Running, To: launcher.Zombie, Reason: launcher.ReasonExited, Exit: &launcher.ExitStatus{}}, false},
+		{launcher.Event{From: launcher.Stopping, To: launcher.Zombie, Reason: launcher.ReasonRequested, Exit: term}, false},
+		{launcher.Event{From: launcher.Running, To: launcher.Zombie, Reason: launcher.ReasonCrashed, Exit: term}, true},
+		{launcher.Event{From: launcher.Running, To: launcher.Zombie, Reason: launcher.ReasonCrashed, Exit: &launcher.ExitStatus{Code: 2}}, true},
+		// Seen by a standby: its supervisor stopped (or force-stopped) it.
+		{launcher.Event{From: launcher.Running, To: launcher.Zombie, Reason: launcher.ReasonRequestedElsewhere, Exit: term}, false},
+		{launcher.Event{From: launcher.Running, To: launcher.Zombie, Reason: launcher.ReasonRequestedElsewhere, Exit: kill}, false},
+		{launcher.Event{From: launcher.Running, To: launcher.Stopped, Reason: launcher.ReasonRequestedElsewhere}, false},
+		{launcher.Event{From: launcher.Running, To: launcher.Zombie, Reason: launcher.ReasonRequestedElsewhere, Exit: &launcher.ExitStatus{Code: 1}}, true},
+	} {
+		if got := endProblem(tc.ev, syscall.SIGTERM); (got != "") != tc.want {
+			t.Errorf("endProblem(%v) = %q, want a problem: %v", tc.ev, got, tc.want)
 		}
 	}
 }
