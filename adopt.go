@@ -192,7 +192,7 @@ func (d *Daemon) adopt(now time.Time, f found) {
 		}
 		d.proc, d.mainExited = f.proc, false
 		d.genSeen = d.wantRec.Gen
-		d.startedHere = false
+		d.startedHere, d.stoppedHere = false, false
 		d.outdated = f.hasID && (!slices.Equal(f.id.Command, d.spec.Command) || f.id.Func != d.spec.Func)
 		d.apply(input{kind: inAdopt, to: to, at: started}, now)
 		d.watchProc()

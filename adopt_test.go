@@ -295,3 +295,39 @@ func TestSignalIgnoredLaterReset(t *testing.T) {
 		t.Fatalf("daemon inherited %s", strings.SplitN(line, "\n", 2)[0])
 	}
 }
+
+// A controller that stops an adopted daemon itself (no supervisor) logs
+// its end and records it for every controller's status, as its starter
+// would have: the log and status said nothing of that stop before.
+func TestStopOfAdoptedRecorded(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "handed", "")
+	spec.Command, spec.StartSecs = []string{"sleep", "300"}, -1
+	starter, err := New(spec) // closed at once: d's cleanup stops what it left
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = starter.Start(nil)
+	pid := starter.PID()
+	starter.Close() // leaves it running
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newDaemon(t, spec)
+	if d.PID() != pid {
+		t.Fatalf("not adopted: %+v", d.Status())
+	}
+	before := time.Now()
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, d, Stopped)
+	b, _ := os.ReadFile(d.LogFile())
+	if !strings.Contains(string(b), fmt.Sprintf("launcher: pid %d ", pid)) {
+		t.Errorf("no end of pid %d in the log:\n%s", pid, b)
+	}
+	st := newDaemon(t, spec).Status()
+	if st.Reason != ReasonRequested || st.Since.Before(before) {
+		t.Errorf("a later look: %+v, want stopped (requested) since the stop", st)
+	}
+}

@@ -70,6 +70,7 @@ type Daemon struct {
 	recDirty     bool   // rec changed this round: write it at the round's end (lease holder)
 	exitDirty    bool   // its daemon went this round, seen by its starter: record the exit
 	startedHere  bool   // the process was spawned by this Daemon (not adopted)
+	stoppedHere  bool   // ... or stopped by it, where no supervisor was: it logs and records the end
 	dirsMade     bool   // the pid and log dirs were made (or found) by a spawn
 	left         bool   // taken out of its owner (Close, Remove, a failed Add)
 	cmdPath      string // Command[0] as looked up in PATH, for the next spawns

@@ -58,7 +58,11 @@ func (d *Daemon) request(kind inputKind, data []byte, why Reason, now time.Time)
 	}
 	// Where another controller supervises the daemon, a request is an
 	// intent for it; a kill is done at once, the daemon wanted down first.
-	elsewhere := d.lease < 0 && kind != inForceStop && d.f.leaseHeld()
+	held := d.lease < 0 && d.f.leaseHeld()
+	elsewhere := held && kind != inForceStop
+	if (kind == inStop || kind == inForceStop) && d.lease < 0 && !held && d.m.state != Stopped {
+		d.stoppedHere = true // no supervisor will log and record its end: this one does
+	}
 	if w != d.wantRec || !d.wantKnown {
 		if err := d.f.writeWant(w); err == nil {
 			d.wantRec, d.wantKnown = w, true
@@ -265,7 +269,7 @@ func (d *Daemon) apply(in input, now time.Time) error {
 			to = from
 		}
 		d.emit(now, from, to, r.reason, r.exit, errors.Join(err, in.err))
-		if to == Stopped && from != Stopped && d.lease < 0 && (d.lone || d.startedHere) {
+		if to == Stopped && from != Stopped && d.lease < 0 && (d.lone || d.startedHere || d.stoppedHere) {
 			d.exitDirty = true // recorded at the round's end, where no supervisor does
 		}
 	}

@@ -49,7 +49,7 @@ func (d *Daemon) checkExit(now time.Time) {
 	d.lastExit = st
 	d.unwatchProc()
 	d.proc.close()
-	if d.proc.own || d.lease >= 0 {
+	if d.proc.own || d.lease >= 0 || d.stoppedHere {
 		d.logMarker(now, exitMarker(d.proc.pid, st, known))
 	}
 	// Another controller asked for it (a stop, or a restart) while this one

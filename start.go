@@ -184,7 +184,7 @@ func (d *Daemon) spawnNow(now time.Time) error {
 	}
 	d.proc, d.mainExited = p, false
 	d.genSeen = d.wantRec.Gen
-	d.startedHere, d.outdated = true, false
+	d.startedHere, d.stoppedHere, d.outdated = true, false, false
 	d.statusText = ""
 	d.watchProc()
 	if d.notify != nil {
