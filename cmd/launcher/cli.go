@@ -98,6 +98,21 @@ func (c *config) withDeps(names []string) map[string]bool {
 	return want
 }
 
+// depsOf returns the daemons that the named ones run after, all the way
+// down, that are not named themselves, in config order: what a start of
+// the named ones starts first (as systemd's Requires= with After=), or
+// they would wait for ever for daemons nobody starts.
+func (c *config) depsOf(names []string) []string {
+	want := c.withDeps(names)
+	var deps []string
+	for _, s := range c.daemons {
+		if want[s.Name] && !slices.Contains(names, s.Name) {
+			deps = append(deps, s.Name)
+		}
+	}
+	return deps
+}
+
 // drive runs the Manager's loop until done says so or ctx ends; onEvent
 // sees every event. It returns ctx's error, if that ended it.
 func drive(ctx context.Context, m *launcher.Manager, done func() bool, onEvent func(launcher.Event)) error {
@@ -165,7 +180,15 @@ func (c *cli) control(a action, names []string) error {
 	for _, n := range names {
 		before[n] = daemonOf(m, n).PID()
 	}
-	reqErr := a.request(m, names...)
+	var deps []string // what the named ones run after, started first
+	var depErr error
+	if a.starts {
+		deps = slices.DeleteFunc(c.cfg.depsOf(names), func(n string) bool { return bad[n] != nil })
+	}
+	if len(deps) > 0 {
+		depErr = m.Start(deps...) // a start of what is running already does nothing
+	}
+	reqErr := errors.Join(depErr, a.request(m, names...))
 	if a.reached == nil {
 		return errors.Join(append(addErrs, reqErr)...)
 	}
@@ -231,8 +254,8 @@ func (c *cli) control(a action, names []string) error {
 		reported = true
 	}
 	err := drive(ctx, m, done, func(ev launcher.Event) {
-		if !slices.Contains(waitFor, ev.Daemon) {
-			return
+		if !slices.Contains(waitFor, ev.Daemon) && !slices.Contains(deps, ev.Daemon) {
+			return // a failure of what it started first is one too
 		}
 		if ev.Exit != nil {
 			exits[ev.Daemon] = ev.Exit

@@ -80,10 +80,12 @@ func init() {
 		synopsis: "[name ...]",
 		summary:  "start daemons (and want them up)",
 		help: `Starts the named daemons (all of them without names) in dependency order:
-a daemon starts once those it names in "after" run. It records that they
-are wanted up, so a running "launcher up" keeps them up.
+a daemon starts once those it names in "after" run, and those are started
+too (all the way down). It records that they are wanted up, so a running
+"launcher up" keeps them up.
 
-Without --wait it returns once each is spawned; with --wait, once each
+Without --wait it returns once each named daemon is spawned (after those
+it runs after run); with --wait, once each
 runs (it stayed up start_secs, or said it is ready). A daemon that fails
 to start is reported with its exit status and the last lines of its log.`,
 		flags:    waitFlags,
@@ -107,7 +109,8 @@ is gone.`,
 		synopsis: "[name ...]",
 		summary:  "stop, then start again",
 		help: `Stops the named daemons (all of them without names) and starts them again;
-a stopped daemon is just started. They are wanted up.
+a stopped daemon is just started. They are wanted up. What they run after
+is started if it does not run (not restarted).
 
 Without --wait it returns once each new process is spawned; with --wait,
 once each runs. A daemon that fails to start is reported with its exit
@@ -193,8 +196,8 @@ the signal all the same. Exit status 1 if any could not be signalled.`,
 		name:     "up",
 		synopsis: "[name ...]",
 		summary:  "supervise in the foreground, printing events",
-		help: `Supervises in the foreground: starts the named daemons (all the enabled
-ones without names), restarts them per their restart policy and prints
+		help: `Supervises in the foreground: starts the named daemons and those they run
+after (all the enabled ones without names), restarts them per their restart policy and prints
 every event, until SIGINT or SIGTERM. Then it stops the daemons it
 supervises, in reverse dependency order, and waits for them at most the
 longest stop_timeout and 5s more (a second signal kills them at once),

@@ -105,7 +105,7 @@ func (c *cli) up(names []string) error {
 			fmt.Fprintf(c.stderr, "launcher: %s runs another command than the config's (it was started from an older config): \"launcher restart %s\" applies it\n", st.Name, st.Name)
 		}
 	}
-	start := names
+	start := append(c.cfg.depsOf(names), names...) // and what they run after
 	if len(start) == 0 {
 		for _, d := range m.Daemons() {
 			if d.IsEnabled() {
