@@ -284,7 +284,11 @@ func (c *cli) control(a action, names []string) error {
 				waiting = append(waiting, n+" is "+daemonOf(m, n).State().String()+c.waitingOn(m, n))
 			}
 		}
-		problems = append(problems, fmt.Errorf("%s: gave up waiting after %v: %s", cmd, timeout, strings.Join(waiting, ", ")))
+		why := fmt.Sprintf("gave up waiting after %v", timeout)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			why = "interrupted while waiting" // SIGINT or SIGTERM, not --timeout
+		}
+		problems = append(problems, fmt.Errorf("%s: %s: %s", cmd, why, strings.Join(waiting, ", ")))
 	}
 	if err := errors.Join(append(append(addErrs, reqErr), problems...)...); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math"
 	"os"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -211,12 +212,12 @@ func daemonSpec(t *table) launcher.Spec {
 		Group:           t.str("group"),
 		StopTimeout:     t.duration("stop_timeout", false),
 		StartSecs:       t.duration("start_secs", true),
-		NotifyFD:        t.integer("notify_fd", 0, math.MaxInt32),
+		NotifyFD:        t.integer("notify_fd", 0, 1023),
 		WatchdogSec:     t.duration("watchdog", false),
 		RestartDelay:    t.duration("restart_delay", false),
 		MaxRestartDelay: t.duration("max_restart_delay", false),
 		ResetAfter:      t.duration("reset_after", false),
-		MaxRestarts:     t.integer("max_restarts", math.MinInt32, math.MaxInt32),
+		MaxRestarts:     t.integer("max_restarts", -1, math.MaxInt32),
 		RestartWindow:   t.duration("restart_window", false),
 		After:           t.strList("after"),
 		LogMaxBytes:     int64(t.integer("log_max_bytes", 0, math.MaxInt64)),
@@ -266,6 +267,24 @@ func daemonSpec(t *table) launcher.Spec {
 	}
 	if slices.Contains(s.After, name) {
 		t.fail("after", "names the daemon itself")
+	}
+	if s.NotifyFD != 0 && s.NotifyFD < 4 {
+		t.fail("notify_fd", "%d: want 4 to 1023 (0 to 3 are stdin, stdout, stderr and the lock)", s.NotifyFD)
+	}
+	// Checked now, with the file and line, not at each start.
+	if s.User != "" {
+		if _, err := user.Lookup(s.User); err != nil {
+			if _, nerr := user.LookupId(s.User); nerr != nil {
+				t.fail("user", "no user %q on this machine", s.User)
+			}
+		}
+	}
+	if s.Group != "" {
+		if _, err := user.LookupGroup(s.Group); err != nil {
+			if _, nerr := user.LookupGroupId(s.Group); nerr != nil {
+				t.fail("group", "no group %q on this machine", s.Group)
+			}
+		}
 	}
 	t.unknownKeys()
 	return s

@@ -289,7 +289,7 @@ func (u *upRun) finishReload() {
 			lines[n] = "added, disabled: not started"
 		default:
 			if err := m.Start(n); err != nil {
-				lines[n] = "added, not started: " + err.Error()
+				lines[n] = "added, not started: " + causeOf(err)
 			} else {
 				lines[n] = "added, started"
 			}
@@ -307,7 +307,7 @@ func (u *upRun) finishReload() {
 			err := m.Restart(n)
 			switch {
 			case err != nil:
-				lines[n] = "changed, not restarted: " + err.Error()
+				lines[n] = "changed, not restarted: " + causeOf(err)
 			case !nowSup[n]:
 				lines[n] = "changed, restart asked of the up that took it over"
 			default:
@@ -353,4 +353,14 @@ func (u *upRun) finishReload() {
 	u.rec.Reloads++
 	u.rec.ReadAt, u.rec.Lines, u.rec.Unchanged, u.rec.Error = r.readAt, out, unchanged, ""
 	u.updateRecord()
+}
+
+// causeOf is what went wrong, without the "launcher: op name:" the line
+// says already.
+func causeOf(err error) string {
+	var le *launcher.Error
+	if errors.As(err, &le) && le.Err != nil {
+		return le.Err.Error()
+	}
+	return err.Error()
 }
