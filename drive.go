@@ -53,7 +53,10 @@ func (d *Daemon) request(kind inputKind, data []byte, why Reason, now time.Time)
 	w := d.wantRec
 	w.Up = kind == inStart || kind == inRestart
 	w.Kill = kind == inForceStop
-	if kind == inRestart {
+	gaveUp := d.rec.GaveUp || d.sv != nil && d.sv.gaveUp
+	if kind == inRestart || kind == inStart && gaveUp && d.m.state == Stopped {
+		// A start of one its supervisor gave up on is a new wish, though
+		// it was wanted up all along: the new generation says so.
 		w.Gen++
 	}
 	// Where another controller supervises the daemon, a request is an

@@ -107,6 +107,7 @@ type supervision struct {
 	wantUp      bool      // what this Manager acts on (from <name>.want)
 	gen         uint64    // the restart generation acted on
 	kill        bool      // ... and whether a stop wanted was a force-stop
+	gaveUp      bool      // a Start under way is of a daemon its supervisor gave up on
 	why         Reason    // the reason the next start carries
 	startQueued bool      // asked to start, waiting for the daemons it runs after
 	stopQueued  bool      // wanted down, waiting for its dependents to stop first

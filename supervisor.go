@@ -190,6 +190,9 @@ func (d *Daemon) settle(now time.Time) {
 		}
 	case sv.stopQueued && d.dependentsDown():
 		sv.stopQueued = false
+		if d.lease < 0 && d.m.state != Stopped {
+			d.stoppedHere = true // no supervisor will log and record its end: this one does
+		}
 		d.apply(input{kind: inStop, reason: sv.stopWhy}, now)
 	}
 	if d.m.state != before || d.m.state == Running || d.m.state == Stopped {
@@ -276,7 +279,8 @@ func (d *Daemon) changed(kinds fileKind, now time.Time) {
 		sv.stopQueued = false
 		d.apply(input{kind: inRestart, reason: ReasonRequestedElsewhere}, now)
 	default:
-		d.rec = d.rec.reset()
+		d.rec = d.rec.reset() // a gave-up included: asked again
+		d.recDirty = true
 		sv.stopQueued, sv.why = false, ReasonRequestedElsewhere
 	}
 	d.genSeen = w.Gen
@@ -316,6 +320,8 @@ func (d *Daemon) startSupervised(now time.Time) error {
 	if len(d.sv.missing) > 0 {
 		return detail(ErrBadSpec, "after: no daemon %q has been added", d.sv.missing[0])
 	}
+	d.sv.gaveUp = d.rec.GaveUp // a new wish, for a supervisor elsewhere too (request)
+	defer func() { d.sv.gaveUp = false }()
 	d.rec = d.rec.reset()
 	d.sv.stopQueued = false
 	if !d.depsReady() {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -99,8 +100,10 @@ to start is reported with its exit status and the last lines of its log.`,
 order: stop_signal, then SIGKILL once stop_timeout has passed. It records
 that they are wanted down, so a running "launcher up" does not restart them.
 
-Without --wait it returns once each is signalled; with --wait, once each
-is gone.`,
+Where "launcher up" supervises a daemon, it does the stop, and without
+--wait this command returns once it has asked; with --wait, once each is
+gone. Where nothing supervises it, this command does the stop and stays
+until each is gone (it alone is left to send SIGKILL at stop_timeout).`,
 		flags:    waitFlags,
 		operands: daemonOperands,
 		run:      control(stopAction),
@@ -404,12 +407,26 @@ var (
 		starts: true,
 	}
 	stopAction      = action{request: (*launcher.Manager).Stop, reached: stopReached}
-	forceStopAction = action{request: (*launcher.Manager).ForceStop, reached: stopReached}
+	forceStopAction = action{request: (*launcher.Manager).ForceStop, reached: killReached}
 	enableAction    = action{request: (*launcher.Manager).Enable}
 	disableAction   = action{request: (*launcher.Manager).Disable}
 )
 
+// stopReached: with --wait, gone; without, the stop is in hands that will
+// finish it (SIGKILL at stop_timeout): at once where another controller
+// supervises the daemon (the wish is written; svc -d returns as soon), but
+// where none does, only this command is left to finish it, so it stays
+// until the daemon is gone.
 func stopReached(d *launcher.Daemon, wait bool, _ int) bool {
+	st := d.Status()
+	if st.State == launcher.Stopped {
+		return true
+	}
+	return !wait && st.Supervisor != 0 && st.Supervisor != os.Getpid() && !st.WantUp
+}
+
+// killReached: SIGKILL is sent by this command; with --wait, gone.
+func killReached(d *launcher.Daemon, wait bool, _ int) bool {
 	st := d.State()
 	if wait {
 		return st == launcher.Stopped
