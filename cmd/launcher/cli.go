@@ -187,6 +187,40 @@ func (c *cli) control(a action, names []string) error {
 	}
 	if len(deps) > 0 {
 		depErr = m.Start(deps...) // a start of what is running already does nothing
+		// What runs after one that could not be started is not asked:
+		// not stopped for a restart, not started.
+		for _, e := range launcher.Errors(depErr) {
+			names = slices.DeleteFunc(names, func(n string) bool {
+				if c.cfg.withDeps([]string{n})[e.Daemon] {
+					addErrs = append(addErrs, fmt.Errorf("%s %s: not %sed: %s, which it runs after, could not be started",
+						c.cmd.name, n, c.cmd.name, e.Daemon))
+					return true
+				}
+				return false
+			})
+		}
+		if len(names) == 0 {
+			return errors.Join(append(addErrs, depErr)...)
+		}
+	}
+	if a.stopFirst {
+		// A restart stops all of them first, dependents first, and only
+		// then starts them, what they run after first: a daemon never
+		// runs while what it runs after is down, nor starts before it
+		// runs again.
+		names = slices.DeleteFunc(names, func(n string) bool {
+			if !daemonOf(m, n).IsEnabled() { // refused, as a start would be, before it is stopped
+				addErrs = append(addErrs, &launcher.Error{Op: c.cmd.name, Daemon: n, Err: launcher.ErrDisabled})
+				return true
+			}
+			return false
+		})
+		if len(names) == 0 {
+			return errors.Join(append(addErrs, depErr)...)
+		}
+		if err := c.stopAll(m, names, timeout); err != nil {
+			return errors.Join(append(addErrs, depErr, err)...)
+		}
 	}
 	reqErr := errors.Join(depErr, a.request(m, names...))
 	if a.reached == nil {
@@ -295,6 +329,37 @@ func (c *cli) control(a action, names []string) error {
 	}
 	if reported {
 		return &exitError{code: 1}
+	}
+	return nil
+}
+
+// stopAll stops the named daemons (in reverse dependency order, as
+// Manager.Stop does, whoever carries it out) and waits until all are gone.
+func (c *cli) stopAll(m *launcher.Manager, names []string, timeout time.Duration) error {
+	if err := m.Stop(names...); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	gone := func() bool {
+		for _, n := range names {
+			if daemonOf(m, n).State() != launcher.Stopped {
+				return false
+			}
+		}
+		return true
+	}
+	if err := drive(ctx, m, gone, nil); err != nil {
+		var left []string
+		for _, n := range names {
+			if st := daemonOf(m, n).State(); st != launcher.Stopped {
+				left = append(left, n+" is "+st.String())
+			}
+		}
+		return fmt.Errorf("%s: gave up waiting after %v for the stop: %s (wanted down now, not started again)",
+			c.cmd.name, timeout, strings.Join(left, ", "))
 	}
 	return nil
 }

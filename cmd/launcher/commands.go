@@ -111,9 +111,11 @@ until each is gone (it alone is left to send SIGKILL at stop_timeout).`,
 		name:     "restart",
 		synopsis: "[name ...]",
 		summary:  "stop, then start again",
-		help: `Stops the named daemons (all of them without names) and starts them again;
-a stopped daemon is just started. They are wanted up. What they run after
-is started if it does not run (not restarted).
+		help: `Stops the named daemons (all of them without names) and starts them again:
+all are stopped first, in reverse dependency order, then started, in
+dependency order. A stopped daemon is just started. They are wanted up.
+What they run after is started if it does not run (not restarted); one
+whose dependency cannot be started is left as it is.
 
 Without --wait it returns once each new process is spawned; with --wait,
 once each runs. A daemon that fails to start is reported with its exit
@@ -382,6 +384,9 @@ type action struct {
 	reached func(d *launcher.Daemon, wait bool, pidBefore int) bool
 	// starts: a daemon that ends after this command started it failed.
 	starts bool
+	// stopFirst: stop them all (and wait until they are gone) before the
+	// request (a restart that keeps the dependency order).
+	stopFirst bool
 }
 
 var (
@@ -396,7 +401,8 @@ var (
 		starts: true,
 	}
 	restartAction = action{
-		request: (*launcher.Manager).Restart,
+		request:   (*launcher.Manager).Start,
+		stopFirst: true,
 		reached: func(d *launcher.Daemon, wait bool, pidBefore int) bool {
 			st := d.State()
 			if wait {
