@@ -269,6 +269,24 @@ func (d *Daemon) Close() error {
 
 // release closes the daemon's fds. The caller holds the lock.
 func (d *Daemon) release() {
+	d.releaseKeeping()
+	d.dropLease()
+}
+
+// dropLease gives up the supervision lease, if d holds it.
+func (d *Daemon) dropLease() {
+	if d.lease >= 0 {
+		// The record says nobody supervises it now (after a SIGKILL the
+		// others see the lease free and take the pid for stale).
+		d.rec.Supervisor = 0
+		d.f.writeStatus(d.rec)
+		releaseLease(d.lease)
+		d.lease = -1
+	}
+}
+
+// releaseKeeping closes the daemon's fds but its lease (dropLease's).
+func (d *Daemon) releaseKeeping() {
 	if d.proc != nil {
 		d.unwatchProc()
 		d.proc.close()
@@ -280,14 +298,6 @@ func (d *Daemon) release() {
 	if d.heldLock >= 0 {
 		releaseLock(d.heldLock)
 		d.heldLock = -1
-	}
-	if d.lease >= 0 {
-		// The record says nobody supervises it now (after a SIGKILL the
-		// others see the lease free and take the pid for stale).
-		d.rec.Supervisor = 0
-		d.f.writeStatus(d.rec)
-		releaseLease(d.lease)
-		d.lease = -1
 	}
 	d.unwatchLog()
 	d.containUnwatch()

@@ -50,8 +50,9 @@ type Options struct {
 // A caller's loop selects on Wake (call Poll when it fires) and Events, or
 // calls Run. No method blocks; the one background goroutine only sends
 // wake-ups and stops on Close. Methods are safe for concurrent use; a
-// request for many daemons takes the lock for one daemon at a time, so a
-// Status or Poll from another goroutine waits for at most one spawn.
+// request for many daemons takes the lock for one daemon at a time, and
+// not while it forks and execs, so a Status or Poll from another goroutine
+// waits for no spawn of a request.
 type Manager struct {
 	opts Options
 	once sync.Once
@@ -62,6 +63,10 @@ type Manager struct {
 	waiting map[string][]*Daemon // names in After not added yet, and who names them
 	order   []*Daemon            // in Add order: every daemon after those it names in After
 	sv      map[*Daemon]*supervision
+	// Leases of removed daemons, kept until the next Poll: a Remove and
+	// Add of the same daemon (a reload of its new spec) keeps supervising
+	// it, where a release would let a standby take it in between.
+	kept map[string]*Daemon
 }
 
 // NewManager returns a Manager with opts.
@@ -161,13 +166,20 @@ func (m *Manager) Add(spec Spec) error {
 	}
 	m.byName[spec.Name] = d
 	m.order = append(m.order, d)
-	d.supervise(sv, time.Now())
+	kept := -1
+	if k := m.kept[spec.Name]; k != nil && k.f.sup == d.f.sup && !sv.noSupervise {
+		kept, k.lease = k.lease, -1
+		delete(m.kept, spec.Name)
+	}
+	d.supervise(sv, time.Now(), kept)
 	return nil
 }
 
 // Remove takes a daemon out of supervision without stopping it, and gives
-// up its lease. A daemon that another one names in After cannot be
-// removed. Errors: ErrUnknownDaemon, ErrBadSpec.
+// up its lease at the next Poll: an Add of the same daemon before then (a
+// new spec for it) keeps supervising it, where another Manager standing by
+// would otherwise take it over in between. A daemon that another one names
+// in After cannot be removed. Errors: ErrUnknownDaemon, ErrBadSpec.
 func (m *Manager) Remove(name string) error {
 	m.init()
 	o := m.own
@@ -194,9 +206,27 @@ func (m *Manager) Remove(name string) error {
 	delete(m.byName, name)
 	delete(m.sv, d)
 	m.order = slices.DeleteFunc(m.order, func(x *Daemon) bool { return x == d })
-	d.release()
+	d.releaseKeeping()
+	if d.lease >= 0 {
+		if m.kept == nil {
+			m.kept = map[string]*Daemon{}
+		}
+		if old := m.kept[name]; old != nil {
+			old.dropLease()
+		}
+		m.kept[name] = d
+		o.signal() // the next Poll gives it up, unless an Add takes it back first
+	}
 	o.leave(d)
 	return nil
+}
+
+// dropKept gives up the leases that Remove kept. The caller holds the lock.
+func (m *Manager) dropKept() {
+	for name, d := range m.kept {
+		d.dropLease()
+		delete(m.kept, name)
+	}
 }
 
 // Supervising returns the names of the daemons this Manager supervises
@@ -395,6 +425,9 @@ func (m *Manager) Poll(now time.Time) {
 	if m.own.closed {
 		return
 	}
+	if len(m.kept) > 0 {
+		m.dropKept()
+	}
 	m.own.poll(now)
 }
 
@@ -418,6 +451,7 @@ func (m *Manager) Close() error {
 	for _, d := range m.order {
 		d.release()
 	}
+	m.dropKept()
 	o.close()
 	return nil
 }

@@ -79,8 +79,9 @@ func (m *Manager) reaches(from, to *Daemon, pending []*Daemon) bool {
 
 // supervise makes sv d's supervision record, acting on what <name>.want
 // says, and (unless its Manager supervises nothing) watches d's files and
-// takes d's lease if it is free.
-func (d *Daemon) supervise(sv *supervision, now time.Time) {
+// takes d's lease if it is free, or holds kept (>= 0), the lease its
+// Manager kept from a Remove of the same daemon.
+func (d *Daemon) supervise(sv *supervision, now time.Time, kept int) {
 	d.sv = sv
 	sv.wantUp, sv.gen, sv.kill = d.wantRec.Up, d.wantRec.Gen, d.wantRec.Kill
 	if sv.noSupervise {
@@ -89,7 +90,11 @@ func (d *Daemon) supervise(sv *supervision, now time.Time) {
 	sv.unwatched = true
 	if err := d.f.ensureDirs(); err == nil {
 		d.own.hub.watchDir(d.f.dir, d.f.name, d)
-		d.tryLease(now)
+		if kept >= 0 {
+			d.holdLease(kept, now)
+		} else {
+			d.tryLease(now)
+		}
 	}
 }
 
@@ -106,6 +111,12 @@ func (d *Daemon) tryLease(now time.Time) {
 	if err != nil || !got {
 		return
 	}
+	d.holdLease(fd, now)
+}
+
+// holdLease makes d's Manager d's supervisor through fd, a lease it holds
+// (taken now, or kept across a Remove and Add of the same daemon).
+func (d *Daemon) holdLease(fd int, now time.Time) {
 	d.lease = fd
 	d.readWant()
 	d.rec, _ = d.f.readStatus()

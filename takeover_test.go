@@ -199,3 +199,57 @@ func TestStandbyAndLookerIdle(t *testing.T) {
 		return fmt.Sprintf("standby supervises %v; looker %+v", standby.Supervising(), looker.Status())
 	})
 }
+
+// A Remove and Add of the same daemon (a reload of its new spec) keeps its
+// lease: a standby does not take it in between. A Remove alone gives it up
+// at the next Poll, and the standby takes it.
+func TestReaddKeepsLease(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "readd", "")
+	spec.Command, spec.StartSecs = []string{"sleep", "300"}, -1
+	sup, standby := NewManager(Options{}), NewManager(Options{})
+	for _, m := range []*Manager{sup, standby} {
+		if err := m.Add(spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { closeManager(t, standby) })
+	t.Cleanup(func() { sup.Close() })
+	if err := sup.Start(); err != nil {
+		t.Fatal(err)
+	}
+	changed := spec
+	changed.StopTimeout = 3 * time.Second
+	if err := sup.Remove(spec.Name); err != nil {
+		t.Fatal(err)
+	}
+	// The standby looks meanwhile (another up's loop would).
+	for range 3 {
+		standby.Poll(time.Now())
+	}
+	if err := sup.Add(changed); err != nil {
+		t.Fatal(err)
+	}
+	if got := sup.Supervising(); len(got) != 1 {
+		t.Fatalf("after Remove and Add: supervising %v", got)
+	}
+	// Both go on: the standby stays one, however often it is woken.
+	d := daemonOf(standby, spec.Name)
+	waitFor(t, "the standby to see it running", func() bool {
+		sup.Poll(time.Now())
+		standby.Poll(time.Now())
+		return d.State() == Running && d.Status().Supervisor == os.Getpid()
+	}, func() string { return fmt.Sprintf("%+v", d.Status()) })
+	if got := standby.Supervising(); len(got) != 0 {
+		t.Fatalf("the standby took the lease of a re-added daemon: %v", got)
+	}
+	// A Remove alone: given up at the next Poll, taken by the standby.
+	if err := sup.Remove(spec.Name); err != nil {
+		t.Fatal(err)
+	}
+	sup.Poll(time.Now())
+	waitFor(t, "the standby to take it", func() bool {
+		standby.Poll(time.Now())
+		return len(standby.Supervising()) == 1
+	}, func() string { return fmt.Sprintf("%+v", d.Status()) })
+}
