@@ -93,7 +93,10 @@ func (d *Daemon) find() found {
 				p.close()
 			}
 		}
-		if lock == lockFree || !f.hasID || f.id.PID != cand {
+		switch {
+		case lock == lockFree && !pidExists(cand):
+			d.note("pid %d named by its files is gone (stale files, replaced by the next start)", cand)
+		case lock == lockFree || !f.hasID || f.id.PID != cand:
 			d.note("pid %d named by its files is not the daemon's: never signalled", cand)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
@@ -252,5 +253,23 @@ func TestStartMissingDirNamed(t *testing.T) {
 	err := d.Start(nil)
 	if !errors.Is(err, ErrExec) || !strings.Contains(err.Error(), spec.Dir) {
 		t.Fatalf("Start with a missing dir: %v, want ErrExec naming %s", err, spec.Dir)
+	}
+}
+
+// Files that name a process that has ended are stale, and say so: not
+// "not the daemon's", which reads as a forgery.
+func TestStaleFilesSaySo(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "ended", "")
+	spec.Command = []string{"sleep", "300"}
+	c := exec.Command("true")
+	if err := c.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(spec.PIDDir, "ended.pid"), []byte(strconv.Itoa(c.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if p := newDaemon(t, spec).Status().Problem; !strings.Contains(p, "is gone") {
+		t.Errorf("problem %q, want it to say the pid is gone", p)
 	}
 }
