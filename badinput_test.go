@@ -269,6 +269,9 @@ func TestStaleFilesSaySo(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(spec.PIDDir, "ended.pid"), []byte(strconv.Itoa(c.Process.Pid)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(spec.PIDDir, "ended.lock"), nil, 0o644); err != nil { // it ran once
+		t.Fatal(err)
+	}
 	if p := newDaemon(t, spec).Status().Problem; !strings.Contains(p, "is gone") {
 		t.Errorf("problem %q, want it to say the pid is gone", p)
 	}
