@@ -131,15 +131,7 @@ func TestSupervisorGoneFromStatus(t *testing.T) {
 // When the supervisor goes, the standby still takes over.
 func TestStandbyAndLookerIdle(t *testing.T) {
 	t.Parallel()
-	spec := testSpec(t, "calm", "")
-	spec.Command, spec.StartSecs = []string{"sleep", "300"}, -1
-	sup, standby := NewManager(Options{}), NewManager(Options{})
-	for _, m := range []*Manager{sup, standby} {
-		if err := m.Add(spec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { closeManager(t, standby) })
+	spec, sup, standby := supervisorAndStandby(t, "calm")
 	supClosed := false
 	t.Cleanup(func() {
 		if !supClosed {
@@ -205,15 +197,7 @@ func TestStandbyAndLookerIdle(t *testing.T) {
 // at the next Poll, and the standby takes it.
 func TestReaddKeepsLease(t *testing.T) {
 	t.Parallel()
-	spec := testSpec(t, "readd", "")
-	spec.Command, spec.StartSecs = []string{"sleep", "300"}, -1
-	sup, standby := NewManager(Options{}), NewManager(Options{})
-	for _, m := range []*Manager{sup, standby} {
-		if err := m.Add(spec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { closeManager(t, standby) })
+	spec, sup, standby := supervisorAndStandby(t, "readd")
 	t.Cleanup(func() { sup.Close() })
 	if err := sup.Start(); err != nil {
 		t.Fatal(err)
@@ -252,4 +236,21 @@ func TestReaddKeepsLease(t *testing.T) {
 		standby.Poll(time.Now())
 		return len(standby.Supervising()) == 1
 	}, func() string { return fmt.Sprintf("%+v", d.Status()) })
+}
+
+// supervisorAndStandby returns a `sleep` spec added to two Managers: the
+// first supervises it, the second stands by. The standby's cleanup stops
+// the daemon; the supervisor is the caller's to close (it leaves it running).
+func supervisorAndStandby(t *testing.T, name string) (Spec, *Manager, *Manager) {
+	t.Helper()
+	spec := testSpec(t, name, "")
+	spec.Command, spec.StartSecs = []string{"sleep", "300"}, -1
+	sup, standby := NewManager(Options{}), NewManager(Options{})
+	for _, m := range []*Manager{sup, standby} {
+		if err := m.Add(spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { closeManager(t, standby) })
+	return spec, sup, standby
 }
