@@ -400,15 +400,13 @@ func (m *Manager) each(op string, names []string, fn func(*Daemon, time.Time) er
 			}
 			errs = append(errs, err)
 		}
+		// A round for it (and what it gave work to) now: one at the end
+		// for all of them would hold the lock for all of them at once.
 		o.touch(d, markDue)
+		o.poll(time.Now())
 	}
 	for _, d := range ds {
 		one(d)
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if !o.closed {
-		o.poll(time.Now())
 	}
 	return errors.Join(errs...)
 }
