@@ -100,7 +100,7 @@ func (d *Daemon) request(kind inputKind, data []byte, why Reason, now time.Time)
 	if kind == inStart || kind == inRestart {
 		d.startData = data
 	}
-	// Only this request's own spawn may release the mutex (spawnNow), not
+	// Only this request's own spawn may release the mutex (forkExec), not
 	// one that settle makes for it or for another daemon.
 	d.spawnOpen = d.own.openSpawn == d
 	d.own.openSpawn = nil
