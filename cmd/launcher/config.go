@@ -157,8 +157,13 @@ func (c *config) spec(name string) launcher.Spec {
 func parseConfig(name string, text []byte) (*config, error) {
 	p := &configParser{file: name, text: text, lines: indexKeys(text)}
 	var doc map[string]any
-	if err := toml.Unmarshal(text, &doc); err != nil {
-		return nil, p.tomlError(err)
+	if len(p.lines.tables) > sectionsFrom {
+		doc = decodeSections(text, p.lines)
+	}
+	if doc == nil {
+		if err := toml.Unmarshal(text, &doc); err != nil {
+			return nil, p.tomlError(err)
+		}
 	}
 	top := p.table(nil, doc)
 	c := &config{file: name, pidDir: top.str("pid_dir"), logDir: top.str("log_dir")}
@@ -200,6 +205,10 @@ func parseConfig(name string, text []byte) (*config, error) {
 	}
 	return c, nil
 }
+
+// sectionsFrom is how many tables make a config decoded one table at a
+// time (decodeSections); below it, the whole text at once costs as little.
+const sectionsFrom = 32
 
 // daemonSpec reads one [daemon.NAME] table into a Spec; what is wrong is
 // recorded in t's parser.

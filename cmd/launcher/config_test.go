@@ -1,11 +1,16 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/pelletier/go-toml/v2"
+	"github.com/rogpeppe/go-internal/txtar"
 )
 
 func TestSuggest(t *testing.T) {
@@ -109,5 +114,58 @@ func TestConfigDurations(t *testing.T) {
 	if _, err := parseConfig("f.toml", []byte("[daemon.web]\ncommand = [\"true\"]\nstop_timeout = \"-1s\"\n")); err == nil ||
 		!strings.Contains(err.Error(), `f.toml:3: daemon.web.stop_timeout: "-1s" is negative`) {
 		t.Errorf("negative stop_timeout: %v", err)
+	}
+}
+
+// A config decoded one table at a time is the same as decoded whole, or
+// not decoded that way at all (nil: the whole text is decoded instead).
+func TestDecodeSectionsSameAsWhole(t *testing.T) {
+	var big strings.Builder
+	big.WriteString("pid_dir = \"run\"\n")
+	for i := range 100 {
+		fmt.Fprintf(&big, "[daemon.d%d]\ncommand = [\"sleep\", \"%d\"]\n[daemon.d%d.env]\nX = \"%d\"\n", i, i, i, i)
+	}
+	docs := map[string]struct {
+		text  string
+		plain bool // must decode by sections
+	}{
+		"big":       {big.String(), true},
+		"strings":   {"[daemon.a]\ncommand = [\"sh\", \"\"\"\n[daemon.b]\nx = 1\n\"\"\"]\n[daemon.c]\ncommand = ['''\n[daemon.d]\n''']\n", true},
+		"comments":  {"# [daemon.x]\n  [daemon.a] # here\ncommand = [\"x\"] # [daemon.y]\n\n[ daemon . \"b\" ]\ncommand = [\"y\"]\n", true},
+		"dotted":    {"daemon.a.command = [\"x\"]\n[daemon.b]\nenv.X = \"1\"\ncommand = [\"y\"]\n", true},
+		"inline":    {"[daemon]\na = { command = [\"x\"], env = { A = \"b\" } }\n[daemon.b]\ncommand = [\"y\"]\n", true},
+		"duplicate": {"[daemon.a]\ncommand = [\"x\"]\n[daemon.a]\ncommand = [\"y\"]\n", false},
+		"arrays":    {"[[daemon]]\nx = 1\n[[daemon]]\nx = 2\n", false},
+		"broken":    {"[daemon.a]\ncommand = [\"x\"\n[daemon.b]\n", false},
+	}
+	files, _ := filepath.Glob("testdata/*.txtar")
+	for _, f := range files {
+		ar, err := txtar.ParseFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, af := range ar.Files {
+			if strings.HasSuffix(af.Name, ".toml") {
+				docs[f+":"+af.Name] = struct {
+					text  string
+					plain bool
+				}{string(af.Data), false}
+			}
+		}
+	}
+	for name, d := range docs {
+		var whole map[string]any
+		wholeErr := toml.Unmarshal([]byte(d.text), &whole)
+		got := decodeSections([]byte(d.text), indexKeys([]byte(d.text)))
+		switch {
+		case got == nil && d.plain:
+			t.Errorf("%s: not decoded by sections (whole: %v)", name, wholeErr)
+		case got != nil && wholeErr != nil:
+			t.Errorf("%s: decoded by sections, but the whole text is an error: %v", name, wholeErr)
+		case got != nil:
+			if diff := cmp.Diff(whole, got); diff != "" {
+				t.Errorf("%s: by sections != whole (-whole +sections):\n%s", name, diff)
+			}
+		}
 	}
 }
