@@ -108,7 +108,7 @@ type Daemon struct {
 // of a pid dir that cannot be read.
 func New(spec Spec) (*Daemon, error) {
 	o := newOwner(0)
-	d, err := makeDaemon(spec, o, true)
+	d, err := makeDaemon(spec, o, true, 0)
 	if err != nil {
 		o.close()
 		return nil, err
@@ -116,8 +116,10 @@ func New(spec Spec) (*Daemon, error) {
 	return d, nil
 }
 
-// makeDaemon makes a Daemon in o (a new one's, or a Manager's).
-func makeDaemon(spec Spec, o *owner, lone bool) (*Daemon, error) {
+// makeDaemon makes a Daemon in o (a new one's, or a Manager's), whose
+// events go on from Seq seq (that of the same daemon's last event, when its
+// Manager removed it and adds it again).
+func makeDaemon(spec Spec, o *owner, lone bool, seq uint64) (*Daemon, error) {
 	if err := spec.check(); err != nil {
 		return nil, err
 	}
@@ -126,7 +128,7 @@ func makeDaemon(spec Spec, o *owner, lone bool) (*Daemon, error) {
 	if err != nil {
 		return nil, &Error{Op: "new", Daemon: spec.Name, Err: err}
 	}
-	d := &Daemon{spec: spec, cred: cred, f: newFiles(spec), lone: lone, heldLock: -1, lease: -1, dueIdx: -1, logWD: -1}
+	d := &Daemon{spec: spec, cred: cred, f: newFiles(spec), lone: lone, heldLock: -1, lease: -1, dueIdx: -1, logWD: -1, seq: seq}
 	d.m = machine{startSecs: spec.StartSecs, stopTimeout: spec.StopTimeout,
 		needReady: spec.Ready != ReadyStartSecs, watchdog: spec.WatchdogSec, selfRestart: lone}
 	if err := checkDir(spec.PIDDir); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -316,8 +318,9 @@ func (d *Daemon) releaseKeeping() {
 //
 // Errors: ErrDisabled, ErrZombie, ErrBusy (another controller is starting it
 // right now), ErrExec (the command cannot be executed; the state stays
-// Stopped and no file claims a process), ErrUnsafe, ErrSymlink, or the
-// system error of a dir that cannot be made or written.
+// Stopped, no file claims a process, and a start-failed note event carries
+// the same error), ErrUnsafe, ErrSymlink, or the system error of a dir that
+// cannot be made or written.
 func (d *Daemon) Start(data []byte) error {
 	d.lock()
 	defer d.unlock()

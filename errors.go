@@ -103,15 +103,16 @@ func Errors(err error) []*Error {
 	var out []*Error
 	var walk func(error)
 	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
+		switch e := err.(type) {
+		case nil:
+		case *Error:
+			out = append(out, e)
+		case interface{ Unwrap() []error }:
+			for _, e := range e.Unwrap() {
 				walk(e)
 			}
-			return
-		}
-		var le *Error
-		if errors.As(err, &le) {
-			out = append(out, le)
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap()) // a joined error wrapped once more ("outer: %w")
 		}
 	}
 	if err != nil {

@@ -67,6 +67,9 @@ type Manager struct {
 	// Add of the same daemon (a reload of its new spec) keeps supervising
 	// it, where a release would let a standby take it in between.
 	kept map[string]*Daemon
+	// The Seq of the last event of each removed daemon: one added again
+	// goes on from there on Events, as its consumer expects.
+	lastSeq map[string]uint64
 }
 
 // NewManager returns a Manager with opts.
@@ -117,10 +120,13 @@ var errClosed = errors.New("manager is closed")
 // Add puts a daemon under supervision: it checks spec and looks for its
 // process as New does (with the Manager's PIDDir and LogDir where spec has
 // none), and takes the daemon's lease unless another Manager holds it.
-// Every name in spec.After must have been added already. A daemon wanted
+// A name in spec.After that is not added yet waits for its Add (until
+// then a Start of this daemon is refused with ErrBadSpec). A daemon wanted
 // up (by the last supervisor, or by a controller since) is started by the
-// next Poll. Errors: those of New, ErrBadSpec (a name added twice, an
-// unknown After).
+// next Poll. A daemon removed and added again goes on with the Seq of its
+// events and keeps its lease (see Remove). Errors: those of New,
+// ErrBadSpec (a name added twice, After naming the daemon itself, a
+// cycle).
 func (m *Manager) Add(spec Spec) error {
 	m.init()
 	o := m.own
@@ -148,8 +154,9 @@ func (m *Manager) Add(spec Spec) error {
 	if spec.CgroupBase == "" {
 		spec.CgroupBase = m.opts.CgroupBase
 	}
+	seq := m.lastSeq[spec.Name] // removed before: its events go on from there
 	o.mu.Unlock()
-	d, err := makeDaemon(spec, o, false) // takes o.mu itself
+	d, err := makeDaemon(spec, o, false, seq) // takes o.mu itself
 	o.mu.Lock()
 	if err != nil {
 		return err
@@ -166,6 +173,7 @@ func (m *Manager) Add(spec Spec) error {
 	}
 	m.byName[spec.Name] = d
 	m.order = append(m.order, d)
+	delete(m.lastSeq, spec.Name)
 	kept := -1
 	if k := m.kept[spec.Name]; k != nil && k.f.sup == d.f.sup && !sv.noSupervise {
 		kept, k.lease = k.lease, -1
@@ -207,6 +215,10 @@ func (m *Manager) Remove(name string) error {
 	delete(m.sv, d)
 	m.order = slices.DeleteFunc(m.order, func(x *Daemon) bool { return x == d })
 	d.releaseKeeping()
+	if m.lastSeq == nil {
+		m.lastSeq = map[string]uint64{}
+	}
+	m.lastSeq[name] = d.seq
 	if d.lease >= 0 {
 		if m.kept == nil {
 			m.kept = map[string]*Daemon{}
@@ -273,20 +285,22 @@ func (m *Manager) Daemons() []*Daemon {
 }
 
 // pick returns the named daemons, or all of them in order when names is
-// empty. The caller holds the lock.
-func (m *Manager) pick(op string, names []string) ([]*Daemon, error) {
+// empty, and an *Error (ErrUnknownDaemon) for each name not added: the
+// others are acted on all the same. The caller holds the lock.
+func (m *Manager) pick(op string, names []string) ([]*Daemon, []error) {
 	if len(names) == 0 {
 		return slices.Clone(m.order), nil
 	}
 	var ds []*Daemon
+	var errs []error
 	for _, n := range names {
-		d := m.byName[n]
-		if d == nil {
-			return nil, &Error{Op: op, Daemon: n, Err: ErrUnknownDaemon}
+		if d := m.byName[n]; d != nil {
+			ds = append(ds, d)
+		} else {
+			errs = append(errs, &Error{Op: op, Daemon: n, Err: ErrUnknownDaemon})
 		}
-		ds = append(ds, d)
 	}
-	return ds, nil
+	return ds, errs
 }
 
 // Start wants the named daemons (all, with no names) up: each starts now
@@ -374,15 +388,11 @@ func (m *Manager) each(op string, names []string, fn func(*Daemon, time.Time) er
 		o.mu.Unlock()
 		return &Error{Op: op, Err: errClosed}
 	}
-	ds, err := m.pick(op, names)
-	if err == nil && (op == "stop" || op == "force-stop") {
+	ds, errs := m.pick(op, names)
+	if op == "stop" || op == "force-stop" {
 		m.dependentsFirst(ds)
 	}
 	o.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	var errs []error
 	one := func(d *Daemon) {
 		o.mu.Lock()
 		defer o.mu.Unlock()

@@ -749,3 +749,104 @@ func TestSupervisorCannotExec(t *testing.T) {
 		})
 	}
 }
+
+// Close ends Run at once and leaves the daemons running; Run and Shutdown
+// of a closed Manager say it is closed instead of pretending all stopped.
+func TestRunEndsOnClose(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	m := NewManager(Options{PIDDir: dir + "/run", LogDir: dir + "/log"})
+	spec := Spec{Name: "stays", Command: []string{"sleep", "300"}, StartSecs: 50 * time.Millisecond}
+	if err := m.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := daemonOf(m, "stays").PID()
+	later := newDaemon(t, Spec{Name: "stays", Command: spec.Command, PIDDir: dir + "/run", LogDir: dir + "/log"}) // its cleanup stops it
+	ran := make(chan error, 1)
+	go func() { ran <- m.Run(context.Background()) }()
+	// Running once StartSecs has passed, at a Poll that only Run makes:
+	// once that event comes, Run is under way.
+	for running := false; !running; {
+		select {
+		case ev := <-m.Events():
+			running = ev.To == Running
+		case <-time.After(20 * time.Second):
+			t.Fatal("Run never polled")
+		}
+	}
+	m.Close()
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Errorf("Run after Close: %v, want nil", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after Close")
+	}
+	if !pidAlive(pid) || later.PID() != pid {
+		t.Fatalf("Close stopped the daemon (pid %d), or the later look did not find it: %+v", pid, later.Status())
+	}
+	if err := m.Shutdown(context.Background()); !errors.Is(err, errClosed) {
+		t.Errorf("Shutdown after Close: %v, want closed", err)
+	}
+	if err := m.Run(context.Background()); !errors.Is(err, errClosed) {
+		t.Errorf("Run after Close: %v, want closed", err)
+	}
+}
+
+// A call naming daemons that are not added acts on the others and says
+// which names it did not know, one *Error each.
+func TestUnknownNamesDoNotStopTheOthers(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{})
+	for _, n := range []string{"a", "b"} {
+		if err := m.Add(Spec{Name: n, Command: []string{"sleep", "300"}, StartSecs: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := m.Start("a", "nope1", "b", "nope2")
+	var names []string
+	for _, e := range Errors(fmt.Errorf("outer: %w", err)) { // a wrapped joined error too
+		if errors.Is(e, ErrUnknownDaemon) {
+			names = append(names, e.Daemon)
+		}
+	}
+	if !slices.Equal(names, []string{"nope1", "nope2"}) {
+		t.Errorf("errors %v: want ErrUnknownDaemon for nope1 and nope2", err)
+	}
+	for _, n := range []string{"a", "b"} {
+		if daemonOf(m, n).PID() == 0 {
+			t.Errorf("%s was not started", n)
+		}
+	}
+}
+
+// A daemon removed and added again goes on with the Seq of its events.
+func TestReaddKeepsSeq(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{})
+	spec := Spec{Name: "seq", Command: []string{"sleep", "300"}, StartSecs: -1}
+	if err := m.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w := &watcher{t: t, m: m}
+	w.until("running", func() bool { return daemonOf(m, "seq").State() == Running })
+	last := w.events[len(w.events)-1].Seq
+	if err := m.Remove("seq"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	from := len(w.events)
+	w.until("adopted again", func() bool { return len(w.events) > from })
+	if got := w.events[from].Seq; got != last+1 {
+		t.Errorf("first event after the re-add has Seq %d, want %d: %v", got, last+1, w.events)
+	}
+}

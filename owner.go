@@ -28,8 +28,9 @@ type owner struct {
 	retryAt      time.Time     // when to try again to deliver what did not fit on events
 	retryDelay   time.Duration // ... and how long it waited last
 	wake         chan struct{}
-	events       chan Event // nil until asked for (lone Daemon) or made (Manager)
-	pending      []Event    // events the channel could not take yet
+	done         chan struct{} // closed by close: Run and Shutdown end with it
+	events       chan Event    // nil until asked for (lone Daemon) or made (Manager)
+	pending      []Event       // events the channel could not take yet
 	closed       bool
 	adopted      map[int]*Daemon     // live main processes that are not our children, by pid
 	adoptedDirty bool                // ... changed since the proc connector was told
@@ -37,7 +38,7 @@ type owner struct {
 }
 
 func newOwner(eventBuffer int) *owner {
-	o := &owner{wake: make(chan struct{}, 1)}
+	o := &owner{wake: make(chan struct{}, 1), done: make(chan struct{})}
 	o.spawnDone.L = &o.mu
 	if eventBuffer > 0 {
 		o.events = make(chan Event, eventBuffer)
@@ -293,6 +294,7 @@ func (o *owner) close() {
 		return
 	}
 	o.closed = true
+	close(o.done)
 	if o.hub != nil {
 		o.hub.close()
 	}

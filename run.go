@@ -14,21 +14,36 @@ import (
 // whenever Wake fires until ctx is done, then shuts down: it stops every
 // daemon it supervises (Shutdown) and returns nil once they are all
 // stopped. Events still go to Events; read them in another goroutine.
-// Close afterwards; to leave the daemons running instead, Close without
-// cancelling ctx, or use your own loop.
+// Close afterwards; to leave the daemons running instead, Close (from
+// another goroutine) without cancelling ctx: Run then returns nil at once,
+// and the daemons go on.
 //
-// Errors: those of Shutdown.
+// Errors: those of Shutdown; an *Error when the Manager was closed before
+// Run began.
 func (m *Manager) Run(ctx context.Context) error {
+	m.init()
+	if m.isClosed() {
+		return &Error{Op: "run", Err: errClosed}
+	}
 	m.Poll(time.Now())
 	wake := m.Wake()
 	for {
 		select {
 		case <-ctx.Done():
 			return m.shutdown(context.Background(), true)
+		case <-m.own.done:
+			return nil // closed: the daemons are left running
 		case <-wake:
 			m.Poll(time.Now())
 		}
 	}
+}
+
+// isClosed reports whether Close was called.
+func (m *Manager) isClosed() bool {
+	m.own.mu.Lock()
+	defer m.own.mu.Unlock()
+	return m.own.closed
 }
 
 // Shutdown stops every daemon this Manager supervises (in reverse
@@ -40,10 +55,16 @@ func (m *Manager) Run(ctx context.Context) error {
 //
 // Errors: ctx's error; an *Error naming the daemons still not stopped
 // when their StopTimeout and a grace period after the SIGKILL have passed
-// (a process that cannot be killed, leftovers that keep the lock).
+// (a process that cannot be killed, leftovers that keep the lock); an
+// *Error when the Manager is closed (before or meanwhile: Close leaves the
+// daemons running).
 func (m *Manager) Shutdown(ctx context.Context) error { return m.shutdown(ctx, false) }
 
 func (m *Manager) shutdown(ctx context.Context, bounded bool) error {
+	m.init()
+	if m.isClosed() {
+		return &Error{Op: "shutdown", Err: errClosed}
+	}
 	names := m.Supervising()
 	if len(names) == 0 {
 		return nil
@@ -74,6 +95,8 @@ func (m *Manager) shutdown(ctx context.Context, bounded bool) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-m.own.done:
+			return &Error{Op: "shutdown", Err: errClosed}
 		case <-limit:
 			return &Error{Op: "shutdown", Err: fmt.Errorf("not stopped: %s", strings.Join(left, ", "))}
 		case <-wake:

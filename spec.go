@@ -84,7 +84,7 @@ type Spec struct {
 	// can act on it). Default: SIGTERM. The seed used SIGHUP.
 	StopSignal syscall.Signal
 	// StopTimeout is how long Poll waits after Stop before it sends
-	// SIGKILL. Default: 10s.
+	// SIGKILL. Default (zero or negative): 10s.
 	StopTimeout time.Duration
 	// StartSecs is how long the process must stay up to count as running;
 	// an exit before that is start-failed. Default: 1s. Negative: running
