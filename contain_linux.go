@@ -209,13 +209,24 @@ func (d *Daemon) containPIDs() []int {
 	return pids
 }
 
-// containUsage fills in the tree's usage; -1 where unknown.
-func (d *Daemon) containUsage(st *Status) {
+// treeSource is what a Status reads the tree's usage from: the daemon's
+// cgroup, nil when it has none.
+type treeSource = *cgroup
+
+func (d *Daemon) treeSource() treeSource {
+	if d.ct == nil {
+		return nil
+	}
+	return d.ct.cg
+}
+
+// treeUsage fills in the tree's usage; -1 where unknown.
+func treeUsage(cg treeSource, st *Status) {
 	st.TreeCPU, st.TreeMemory, st.TreeProcs = -1, -1, -1
-	if d.ct == nil || d.ct.cg == nil {
+	if cg == nil {
 		return
 	}
-	u := d.ct.cg.stats()
+	u := cg.stats()
 	if u.CPUKnown {
 		st.TreeCPU = u.CPU
 	}

@@ -86,6 +86,8 @@ type Daemon struct {
 	logSeen      int64     // ... its size at the last look
 	logSeenAt    time.Time
 	logRate      float64 // ... and how fast it grows, in bytes per second
+	snapMu       sync.Mutex
+	snap         snap // what Status shows, as of the last request or round (publish)
 }
 
 // New checks spec and looks for a process of this daemon started earlier
@@ -148,6 +150,7 @@ func makeDaemon(spec Spec, o *owner, lone bool, seq uint64) (*Daemon, error) {
 	d.readRecord()
 	d.adopt(now, d.find())
 	d.finishFiles()     // never hold the lock past New
+	d.publish()
 	o.touch(d, markAll) // the first Poll reports what New found
 	o.signal()
 	return d, nil
@@ -168,27 +171,14 @@ func (d *Daemon) PIDFile() string { return d.f.pid }
 // LogFile returns the path of <LogDir>/<name>.log.
 func (d *Daemon) LogFile() string { return d.f.log }
 
-// State returns the state as of the last Poll or request.
-func (d *Daemon) State() State {
-	d.lock()
-	defer d.unlock()
-	return d.m.state
-}
+// State returns the state as of the last Poll or request; like Status it
+// never waits for one under way. Safe for concurrent use.
+func (d *Daemon) State() State { return d.current().st.State }
 
 // PID returns the pid of the main process, or 0 when there is none (Stopped,
-// Zombie).
-func (d *Daemon) PID() int {
-	d.lock()
-	defer d.unlock()
-	return d.pid()
-}
-
-func (d *Daemon) pid() int {
-	if d.proc == nil || d.mainExited {
-		return 0
-	}
-	return d.proc.pid
-}
+// Zombie), as of the last Poll or request; like Status it never waits for
+// one under way. Safe for concurrent use.
+func (d *Daemon) PID() int { return d.current().st.PID }
 
 // IsRunning reports whether the main process is alive right now. Unlike
 // kill(pid, 0) it says false for a process that has exited but is not yet

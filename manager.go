@@ -58,7 +58,10 @@ type Manager struct {
 	once sync.Once
 	own  *owner
 
-	// Guarded by own.mu.
+	// Guarded by own.mu; byName and order also by names, which their
+	// writers hold besides, so that Daemon, Daemons and Status never wait
+	// for a round or a request.
+	names   sync.RWMutex
 	byName  map[string]*Daemon
 	waiting map[string][]*Daemon // names in After not added yet, and who names them
 	order   []*Daemon            // in Add order: every daemon after those it names in After
@@ -171,8 +174,10 @@ func (m *Manager) Add(spec Spec) error {
 		o.leave(d)
 		return fail(err)
 	}
+	m.names.Lock()
 	m.byName[spec.Name] = d
 	m.order = append(m.order, d)
+	m.names.Unlock()
 	delete(m.lastSeq, spec.Name)
 	kept := -1
 	if k := m.kept[spec.Name]; k != nil && k.f.sup == d.f.sup && !sv.noSupervise {
@@ -211,9 +216,11 @@ func (m *Manager) Remove(name string) error {
 	for _, name := range sv.missing {
 		m.waiting[name] = slices.DeleteFunc(m.waiting[name], func(x *Daemon) bool { return x == d })
 	}
+	m.names.Lock()
 	delete(m.byName, name)
 	delete(m.sv, d)
 	m.order = slices.DeleteFunc(m.order, func(x *Daemon) bool { return x == d })
+	m.names.Unlock()
 	d.releaseKeeping()
 	if m.lastSeq == nil {
 		m.lastSeq = map[string]uint64{}
@@ -258,7 +265,8 @@ func (m *Manager) Supervising() []string {
 }
 
 // Daemon returns the named daemon, or an *Error wrapping ErrUnknownDaemon
-// when none was added under that name.
+// when none was added under that name. It never waits for a Poll or
+// request under way. Safe for concurrent use.
 func (m *Manager) Daemon(name string) (*Daemon, error) {
 	if d := m.daemon(name); d != nil {
 		return d, nil
@@ -269,17 +277,18 @@ func (m *Manager) Daemon(name string) (*Daemon, error) {
 // daemon returns the named daemon, or nil.
 func (m *Manager) daemon(name string) *Daemon {
 	m.init()
-	m.own.mu.Lock()
-	defer m.own.mu.Unlock()
+	m.names.RLock()
+	defer m.names.RUnlock()
 	return m.byName[name]
 }
 
-// Daemons returns every daemon, sorted by name.
+// Daemons returns every daemon, sorted by name. It never waits for a Poll
+// or request under way. Safe for concurrent use.
 func (m *Manager) Daemons() []*Daemon {
 	m.init()
-	m.own.mu.Lock()
+	m.names.RLock()
 	ds := slices.Clone(m.order)
-	m.own.mu.Unlock()
+	m.names.RUnlock()
 	slices.SortFunc(ds, func(a, b *Daemon) int { return strings.Compare(a.Name(), b.Name()) })
 	return ds
 }
@@ -464,17 +473,18 @@ func (m *Manager) Close() error {
 	return nil
 }
 
-// Status returns a snapshot of every daemon, sorted by name.
+// Status returns a snapshot of every daemon, sorted by name: each as its
+// Daemon's Status gives it, so it never waits for a Poll or request under
+// way either. It reads each running daemon's /proc stat, so it costs time
+// in proportion to the number of daemons (about 10 µs each), holding no
+// lock meanwhile. Safe for concurrent use.
 func (m *Manager) Status() []Status {
 	m.init()
 	ds := m.Daemons()
 	out := make([]Status, 0, len(ds))
 	now := time.Now()
 	for _, d := range ds {
-		enabled := d.IsEnabled()
-		m.own.mu.Lock()
-		out = append(out, d.status(enabled, now))
-		m.own.mu.Unlock()
+		out = append(out, d.current().status(d.IsEnabled(), now))
 	}
 	return out
 }

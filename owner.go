@@ -187,6 +187,7 @@ func (o *owner) settle(d *Daemon, now time.Time) {
 		d.recordExit()
 	}
 	o.schedule(d, d.nextDue())
+	d.publish()
 }
 
 // schedule files d under deadline t (zero: none) and arms the timer for

@@ -269,3 +269,70 @@ func TestOtherCallsGoOnDuringSpawn(t *testing.T) {
 		t.Fatalf("held stopped without an exit: its spawn did not run, or the stop came first: %+v", held.Status())
 	}
 }
+
+// TestStatusDoesNotWaitForTheMutex: Status, State, PID and a Manager's
+// Status answer while the owner's mutex is held (a round or a request
+// under way, a spawn's records being written on a slow disk) with what the
+// last request or round left, the request just made included.
+func TestStatusDoesNotWaitForTheMutex(t *testing.T) {
+	m := newManager(t, Options{})
+	for _, n := range []string{"a", "b"} {
+		if err := m.Add(Spec{Name: n, Command: []string{"sleep", "600"}, StartSecs: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Start("a"); err != nil {
+		t.Fatal(err)
+	}
+	a, b := daemonOf(m, "a"), daemonOf(m, "b")
+	w := &watcher{t: t, m: m}
+	w.until("a running", func() bool { return a.State() == Running })
+	pid := a.PID()
+	if err := m.Start("b"); err != nil {
+		t.Fatal(err)
+	}
+	bpid := b.PID()
+	if bpid == 0 || pid == 0 {
+		t.Fatalf("pids after the starts: a %d, b %d", pid, bpid)
+	}
+
+	m.own.mu.Lock() // a round that takes its time
+	type seen struct {
+		a, b  Status
+		state State
+		pid   int
+		all   []Status
+	}
+	got := make(chan seen, 1)
+	go func() {
+		got <- seen{a: a.Status(), b: b.Status(), state: a.State(), pid: b.PID(), all: m.Status()}
+	}()
+	var s seen
+	select {
+	case s = <-got:
+	case <-time.After(20 * time.Second):
+		m.own.mu.Unlock()
+		t.Fatal("Status waited for the owner's mutex")
+	}
+	m.own.mu.Unlock()
+	if s.a.State != Running || s.a.PID != pid || s.a.Uptime <= 0 || !s.a.Enabled {
+		t.Errorf("a's status while the mutex is held: %+v (want running, pid %d, an uptime)", s.a, pid)
+	}
+	if s.b.State == Stopped || s.b.PID != bpid || s.state != Running || s.pid != bpid {
+		t.Errorf("b's status, a's state, b's pid while the mutex is held: %+v, %v, %d (want b's start seen, pid %d)", s.b, s.state, s.pid, bpid)
+	}
+	if len(s.all) != 2 || s.all[0].PID != pid || s.all[1].PID != bpid {
+		t.Errorf("Manager.Status while the mutex is held: %+v", s.all)
+	}
+	if s.a.RSS == 0 {
+		t.Errorf("a's RSS not read at the call: %+v", s.a)
+	}
+
+	// And with the mutex free, what changed since shows at once.
+	if err := m.Stop("a"); err != nil {
+		t.Fatal(err)
+	}
+	if st := a.Status(); st.State != Stopping && st.State != Stopped {
+		t.Fatalf("a's status right after Stop: %+v", st)
+	}
+}

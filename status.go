@@ -53,16 +53,30 @@ type Status struct {
 }
 
 // Status returns a snapshot of the daemon as of the last Poll or request.
+// It never waits for a Poll or request under way (another goroutine's
+// spawn, records being written): it then answers with what the last one
+// that ended left. CPUTime, RSS, the tree's usage, Enabled and Uptime are
+// read at the call. Safe for concurrent use.
 func (d *Daemon) Status() Status {
 	enabled := d.IsEnabled()
-	d.lock()
-	defer d.unlock()
-	return d.status(enabled, time.Now())
+	return d.current().status(enabled, time.Now())
 }
 
-func (d *Daemon) status(enabled bool, now time.Time) Status {
+// snap is what Status shows of a daemon but what is read at the call.
+// Each request, round and New publishes it (under snapMu, a mutex held
+// only to copy it), so that a Status made while the owner's mutex is busy
+// answers at once.
+type snap struct {
+	st    Status // without the live parts
+	start uint64 // the main process's start time, to read /proc by
+	tree  treeSource
+}
+
+// publish makes d's snap what it is now. The caller holds the owner's
+// mutex.
+func (d *Daemon) publish() {
 	st := Status{Name: d.spec.Name, State: d.m.state, Reason: d.m.reason, Seq: d.seq, Since: d.m.since,
-		LastExit: d.lastExit, Enabled: enabled, StatusText: d.statusText, Problem: d.problem, Outdated: d.outdated,
+		LastExit: d.lastExit, StatusText: d.statusText, Problem: d.problem, Outdated: d.outdated,
 		WantUp: d.wantRec.Up, Restarts: d.rec.Restarts, GaveUp: d.rec.GaveUp, Supervisor: d.rec.Supervisor}
 	if st.LastExit == nil {
 		st.LastExit = d.rec.LastExit
@@ -70,19 +84,46 @@ func (d *Daemon) status(enabled bool, now time.Time) Status {
 	if st.Reason == ReasonNone && st.State == Stopped && d.rec.LastReason != ReasonNone {
 		st.Reason, st.Since = d.rec.LastReason, d.rec.Since // what the supervisor saw last
 	}
-	if d.m.state == Stopped && d.rec.NextRestart.After(now) && !d.rec.GaveUp {
-		st.NextRestart = d.rec.NextRestart
+	if d.m.state == Stopped && !d.rec.GaveUp {
+		st.NextRestart = d.rec.NextRestart // if still ahead when asked
 	}
+	s := snap{st: st, tree: d.treeSource()}
 	if d.proc != nil && !d.mainExited {
-		st.PID = d.proc.pid
-		if ps, err := readProcStat(st.PID); err == nil && ps.startTicks == d.proc.start {
+		s.st.PID, s.start = d.proc.pid, d.proc.start
+	}
+	d.snapMu.Lock()
+	d.snap = s
+	d.snapMu.Unlock()
+}
+
+// current is d's snap: made now when the owner's mutex is free, else the
+// last one published.
+func (d *Daemon) current() snap {
+	if d.own.mu.TryLock() {
+		d.publish()
+		d.own.mu.Unlock()
+	}
+	d.snapMu.Lock()
+	defer d.snapMu.Unlock()
+	return d.snap
+}
+
+// status completes s with what is read at the call; no lock is held.
+func (s snap) status(enabled bool, now time.Time) Status {
+	st := s.st
+	st.Enabled = enabled
+	if !st.NextRestart.After(now) {
+		st.NextRestart = time.Time{}
+	}
+	if st.PID != 0 {
+		if ps, err := readProcStat(st.PID); err == nil && ps.startTicks == s.start {
 			st.CPUTime = time.Duration(ps.cpuTicks) * (time.Second / clockTicks)
 			st.RSS = ps.rssPages * int64(os.Getpagesize())
 		}
 	}
-	if d.m.state == Running && !d.m.since.IsZero() {
-		st.Uptime = now.Sub(d.m.since)
+	if st.State == Running && !st.Since.IsZero() {
+		st.Uptime = now.Sub(st.Since)
 	}
-	d.containUsage(&st)
+	treeUsage(s.tree, &st)
 	return st
 }

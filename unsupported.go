@@ -74,7 +74,11 @@ func (d *Daemon) containBusy() bool                          { return false }
 func (d *Daemon) containGone()                               {}
 func (d *Daemon) containHolds(int) bool                      { return false }
 func (d *Daemon) containPIDs() []int                         { return nil }
-func (d *Daemon) containUsage(st *Status)                    { st.TreeCPU, st.TreeMemory, st.TreeProcs = -1, -1, -1 }
+
+type treeSource = struct{}
+
+func (d *Daemon) treeSource() treeSource { return treeSource{} }
+func treeUsage(_ treeSource, st *Status) { st.TreeCPU, st.TreeMemory, st.TreeProcs = -1, -1, -1 }
 
 // ReapOrphans reaps nothing here.
 func ReapOrphans() []int { return nil }
