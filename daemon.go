@@ -46,8 +46,9 @@ type Daemon struct {
 	leaseLookAt  time.Time // look at the lease again then (lookAtLease)
 	leaseLooks   int       // ... the looks since it changed
 	spawning     bool      // a request spawns it now, with own.mu released (forkExec)
+	joining      bool      // New or Add reads its files, with own.mu released (makeDaemon)
 	spawnOpen    bool      // ... the request under way may do so
-	deferred     bool      // a round passed it by while it was spawned: its marks wait
+	deferred     bool      // a round passed it by while it was spawned or joining: its marks wait
 	pendingStop  inputKind // a stop asked for while busy: inStop, inForceStop, or 0
 	seq          uint64
 	queue        []Event // a lone Daemon's events not yet returned by Poll
@@ -143,14 +144,26 @@ func makeDaemon(spec Spec, o *owner, lone bool, seq uint64) (*Daemon, error) {
 		d.notify = newNotifier(spec.Ready, d.f.notify, d.f.ready)
 	}
 	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.join(d)
+	o.join(d) // its dir watched first: no change after the reads below goes unseen
+	// Its files are read with the mutex released, so that Adds in several
+	// goroutines read theirs at once (a CLI's status of thousands); a
+	// round passes it by meanwhile, its work left for after (deferred).
+	d.joining = true
+	o.mu.Unlock()
 	now := time.Now()
 	d.readWant()
 	d.readRecord()
-	d.adopt(now, d.find())
-	d.finishFiles()     // never hold the lock past New
+	f := d.find()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	d.joining = false
+	d.adopt(now, f)
+	d.finishFiles() // never hold the lock past New
 	d.publish()
+	if d.deferred {
+		d.deferred = false
+		o.touched = append(o.touched, d) // its marks are still set
+	}
 	o.touch(d, markAll) // the first Poll reports what New found
 	o.signal()
 	return d, nil

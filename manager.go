@@ -164,6 +164,11 @@ func (m *Manager) Add(spec Spec) error {
 	if err != nil {
 		return err
 	}
+	if o.closed { // closed by another goroutine meanwhile
+		d.release()
+		o.leave(d)
+		return fail(errClosed)
+	}
 	if m.byName[spec.Name] != nil { // added meanwhile by another goroutine
 		d.release()
 		o.leave(d)

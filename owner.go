@@ -132,9 +132,9 @@ func (o *owner) poll(now time.Time) {
 		ds := o.touched
 		o.touched = o.spare[:0]
 		for _, d := range ds {
-			if d.spawning {
-				// Its request spawns it with the mutex released: its
-				// work waits (marks kept) until the spawn is done.
+			if d.spawning || d.joining {
+				// Its request spawns it (or New reads its files) with the
+				// mutex released: its work waits (marks kept) until then.
 				d.deferred = true
 				continue
 			}

@@ -7,10 +7,13 @@
 package launcher
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -335,4 +338,89 @@ func TestStatusDoesNotWaitForTheMutex(t *testing.T) {
 	if st := a.Status(); st.State != Stopping && st.State != Stopped {
 		t.Fatalf("a's status right after Stop: %+v", st)
 	}
+}
+
+// TestConcurrentAdds: Adds from several goroutines (which read each
+// daemon's files with the mutex released), while another goroutine polls
+// and the daemons' files change, each find and adopt what is there.
+func TestConcurrentAdds(t *testing.T) {
+	const n = 24
+	a := newManager(t, Options{})
+	dir := t.TempDir()
+	var specs []Spec
+	for i := range n {
+		s := Spec{Name: fmt.Sprintf("d%02d", i), Command: []string{"sleep", "600"}, StartSecs: -1,
+			PIDDir: dir + "/run", LogDir: dir + "/log"}
+		specs = append(specs, s)
+		if err := a.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	wa := &watcher{t: t, m: a}
+	wa.until("all running", func() bool { return allIn(a, Running) })
+
+	b := NewManager(Options{NoSupervise: true})
+	defer b.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	polled := make(chan struct{})
+	go func() { // a caller's loop beside the Adds
+		defer close(polled)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-b.Wake():
+				b.Poll(time.Now())
+			case <-b.Events():
+			}
+		}
+	}()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for range 4 {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < n; i = next.Add(1) - 1 {
+				if i%3 == 0 {
+					a.Stop(specs[i].Name) // its files change meanwhile
+				}
+				errs[i] = b.Add(specs[i])
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	wa.until("the stopped ones stopped", func() bool {
+		for i, s := range specs {
+			if d := daemonOf(a, s.Name); i%3 == 0 && d.State() != Stopped {
+				return false
+			}
+		}
+		return true
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for i, s := range specs {
+		da, db := daemonOf(a, s.Name), daemonOf(b, s.Name)
+		for {
+			sa, sb := da.Status(), db.Status()
+			want := Running
+			if i%3 == 0 {
+				want = Stopped
+			}
+			if sb.State == want && sb.PID == sa.PID {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the looker sees %v pid %d, its supervisor %v pid %d", s.Name, sb.State, sb.PID, sa.State, sa.PID)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	cancel()
+	<-polled
 }

@@ -10,8 +10,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -66,6 +69,43 @@ func (c *cli) manager(supervise bool, names []string) (m *launcher.Manager, bad 
 		}
 		if err := m.Add(spec); err != nil {
 			bad[spec.Name] = err
+		}
+	}
+	return m, bad
+}
+
+// lookManager is manager(false, names) for a command that only looks
+// (status): the daemons are added from a few goroutines at once, since Add
+// reads a daemon's files with the Manager's mutex released; the order they
+// are added in, which a start or a stop of many follows, does not matter
+// to a look. Status of 3000 daemons: 0.29 s, 0.2 s so.
+func (c *cli) lookManager(names []string) (m *launcher.Manager, bad map[string]error) {
+	want := c.cfg.withDeps(names)
+	var specs []launcher.Spec
+	for _, spec := range c.cfg.daemons {
+		if want == nil || want[spec.Name] {
+			specs = append(specs, spec)
+		}
+	}
+	if len(specs) < 64 { // not worth the goroutines
+		return c.manager(false, names)
+	}
+	m = launcher.NewManager(launcher.Options{PIDDir: c.cfg.pidDir, LogDir: c.cfg.logDir, NoSupervise: true})
+	errs := make([]error, len(specs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 2 * runtime.GOMAXPROCS(0) { // file reads wait on the disk, too
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(len(specs)); i = next.Add(1) - 1 {
+				errs[i] = m.Add(specs[i])
+			}
+		})
+	}
+	wg.Wait()
+	bad = map[string]error{}
+	for i, err := range errs {
+		if err != nil {
+			bad[specs[i].Name] = err
 		}
 	}
 	return m, bad

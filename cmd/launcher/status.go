@@ -23,7 +23,7 @@ func (c *cli) status(names []string) error {
 	if err := c.checkNames(names); err != nil {
 		return err
 	}
-	m, bad := c.manager(false, names)
+	m, bad := c.lookManager(names)
 	defer m.Close()
 	// One round lets each daemon notice an exit that happened while
 	// nobody watched; this Manager starts nothing.
