@@ -7,6 +7,7 @@ package launcher
 
 import (
 	"container/heap"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -229,9 +230,24 @@ func (o *owner) armTimer() {
 // deliver sends waiting events while the channel has room. What is left
 // waits for a later Poll: the timer wakes the caller again a little later
 // (not at once, which would spin while a consumer lags).
-func (o *owner) deliver() {
+func (o *owner) deliver() { o.deliverSent() }
+
+// deliverBeforeSpawn is deliver before a spawn in the same round: when it
+// sent events, it yields the processor, so that a receiver those events
+// woke runs now, not once this goroutine's fork and exec leave it (the
+// woken receiver waits in this P's queue while the fork's system call
+// holds it, until another thread steals it). The spawn is later by the
+// switch only.
+func (o *owner) deliverBeforeSpawn() {
+	if o.deliverSent() > 0 {
+		runtime.Gosched()
+	}
+}
+
+// deliverSent is deliver, saying how many events it sent.
+func (o *owner) deliverSent() int {
 	if o.events == nil || len(o.pending) == 0 {
-		return
+		return 0
 	}
 	sent := 0
 loop:
@@ -256,6 +272,7 @@ loop:
 		o.retryAt = time.Now().Add(o.retryDelay)
 		o.armTimer()
 	}
+	return sent
 }
 
 // deliverRetry is how soon events that did not fit on Events are tried

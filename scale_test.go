@@ -12,9 +12,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -423,4 +425,76 @@ func TestConcurrentAdds(t *testing.T) {
 	}
 	cancel()
 	<-polled
+}
+
+// TestExitEventBeforeReplacementSpawn: where another goroutine polls, a
+// crash's exit event reaches the goroutine waiting on Events before the
+// replacement's spawn, not once the polling goroutine's fork and exec let
+// the processor go. One processor, so that only the round's yield can let
+// the receiver run first.
+func TestExitEventBeforeReplacementSpawn(t *testing.T) {
+	m := newManager(t, Options{Jitter: func() float64 { return 0 }})
+	spec := Spec{Name: "crash", Command: []string{"sleep", "600"}, StartSecs: -1,
+		Restart: RestartAlways, RestartDelay: time.Nanosecond, MaxRestartDelay: time.Nanosecond, MaxRestarts: -1}
+	if err := m.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := daemonOf(m, "crash")
+	w := &watcher{t: t, m: m}
+	w.until("running", func() bool { return d.State() == Running })
+	old := d.PID()
+
+	var exitSeen, seenAtSpawn atomic.Bool
+	spawns := make(chan struct{}, 1)
+	orig := spawnFunc
+	spawnFunc = func(r spawnRequest) (*process, error) {
+		seenAtSpawn.Store(exitSeen.Load())
+		select {
+		case spawns <- struct{}{}:
+		default:
+		}
+		return orig(r)
+	}
+	t.Cleanup(func() { spawnFunc = orig })
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-m.Wake():
+				m.Poll(time.Now())
+			}
+		}
+	}()
+	defer func() { cancel(); <-polled }()
+	if err := d.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(20 * time.Second)
+	for !exitSeen.Load() {
+		select {
+		case ev := <-m.Events():
+			if ev.To == Zombie && ev.PID == old {
+				exitSeen.Store(true)
+			}
+		case <-timeout:
+			t.Fatal("no exit event")
+		}
+	}
+	select {
+	case <-spawns:
+	case <-timeout:
+		t.Fatal("no replacement spawned")
+	}
+	if !seenAtSpawn.Load() {
+		t.Fatal("the replacement was spawned before the exit event reached its receiver")
+	}
 }

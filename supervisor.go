@@ -190,7 +190,7 @@ func (d *Daemon) settle(now time.Time) {
 		}
 		why := sv.why.or(ReasonRequested)
 		sv.why = ReasonNone
-		d.own.deliver() // the exit's events go out before the spawn
+		d.own.deliverBeforeSpawn() // the exit's events go out before the spawn
 		d.startData = nil
 		err := d.apply(input{kind: inStart, reason: why}, now)
 		d.startDone(err, now)
