@@ -158,7 +158,11 @@ func prove(pid int, id *identity, dev, ino uint64) (*process, procStat, bool) {
 	if err != nil {
 		return nil, st, false
 	}
-	if st.kernelThread() {
+	if st.kernelThread() || st.state == 'Z' {
+		// A zombie is a daemon that exited and that its parent has not
+		// reaped: it holds no lock, and its identity record would prove a
+		// dead process (a new supervisor then took its exit for a crash
+		// it saw, and left down a daemon wanted up).
 		p.close()
 		return nil, st, false
 	}

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // startController runs a second controller process in mode "start-and-hang"
@@ -329,5 +331,48 @@ func TestStopOfAdoptedRecorded(t *testing.T) {
 	st := newDaemon(t, spec).Status()
 	if st.Reason != ReasonRequested || st.Since.Before(before) {
 		t.Errorf("a later look: %+v, want stopped (requested) since the stop", st)
+	}
+}
+
+// TestZombieNotAdopted: a daemon that exited and that nobody reaped (its
+// parent, this test, closed its Manager) is a zombie whose identity record
+// still matches. A new Manager does not adopt the dead process (it took
+// its exit for a crash it saw and, by policy, left down a daemon wanted
+// up): it finds the daemon gone and starts it again, as wanted.
+func TestZombieNotAdopted(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{PIDDir: dir + "/run", LogDir: dir + "/log"}
+	spec := Spec{Name: "dies", Command: []string{"sleep", "600"}, StartSecs: -1}
+	m1 := NewManager(opts)
+	if err := m1.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := m1.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w1 := &watcher{t: t, m: m1}
+	w1.until("running", w1.state("dies", Running))
+	old := daemonOf(m1, "dies").PID()
+	m1.Close() // the daemon lives on; nobody reaps it now
+	t.Cleanup(func() { reapOrphan(t, old) })
+	if err := unix.Kill(old, syscall.SIGKILL); err != nil { // our own child, by its pid
+		t.Fatal(err)
+	}
+	waitFor(t, "the killed daemon to be a zombie", func() bool {
+		st, err := readProcStat(old)
+		return err == nil && st.state == 'Z'
+	}, func() string { st, err := readProcStat(old); return fmt.Sprintf("state %c, %v", st.state, err) })
+
+	m2 := newManager(t, opts)
+	if err := m2.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	w2 := &watcher{t: t, m: m2}
+	d := daemonOf(m2, "dies")
+	w2.until("started again", func() bool { return d.State() == Running && d.PID() != old })
+	for _, ev := range w2.events {
+		if ev.PID == old {
+			t.Fatalf("the zombie was taken for the daemon: %v (events %v)", ev, w2.events)
+		}
 	}
 }

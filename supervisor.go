@@ -146,8 +146,9 @@ func (d *Daemon) observe(ev Event, now time.Time) {
 	if d.lease < 0 || ev.From == ev.To {
 		return
 	}
-	if ev.To == Stopped && sv.unwatched && sv.wantUp {
-		// It ended while no supervisor watched: start it again, as wanted.
+	if (ev.To == Stopped || ev.To == Zombie) && sv.unwatched && sv.wantUp {
+		// It ended while no supervisor watched (found dead when this one
+		// took over): no policy's business, start it again, as wanted.
 		d.rec.NextRestart = time.Time{}
 		return
 	}
