@@ -169,7 +169,8 @@ func readSmallFile(path string, limit int64) ([]byte, time.Time, error) {
 
 // writeFileAtomic replaces path with data: a new temp file in the same
 // directory (O_EXCL|O_NOFOLLOW, so nothing planted is written through),
-// then a rename, so a reader sees the old content or the new, never part.
+// then a rename (replaceFile), so a reader sees the old content or the
+// new, never part.
 // A symlink planted at path is replaced, never followed. Temp files start
 // with a dot, which no daemon's file does, so a dir watch ignores them.
 //
@@ -204,10 +205,10 @@ func writeAtomicWith(path string, fill func(fd int) error) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = replaceFile(tmp, path)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		unix.Unlink(tmp)
 		return err
 	}
 	return nil

@@ -82,3 +82,6 @@ func treeUsage(_ treeSource, st *Status) { st.TreeCPU, st.TreeMemory, st.TreePro
 
 // ReapOrphans reaps nothing here.
 func ReapOrphans() []int { return nil }
+
+// replaceFile renames tmp over path: other systems have no exchange.
+func replaceFile(tmp, path string) error { return os.Rename(tmp, path) }
