@@ -703,3 +703,44 @@ func lockBusy(path string) (bool, error) {
 	st, _, err := f.probeLock(false)
 	return st == lockHeld, err
 }
+
+// TestWriteFileAtomicReadersSeeOneOrTheOther: while records are replaced
+// (by exchange and unlink, replaceFile), a reader always finds the file,
+// whole, with the old content or the new, and no temp file stays.
+func TestWriteFileAtomicReadersSeeOneOrTheOther(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "d.id")
+	contents := []string{"first record, long enough to be told apart\n", "second\n"}
+	if err := writeFileAtomic(path, []byte(contents[0])); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	bad := make(chan string, 1)
+	go func() {
+		defer close(bad)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			b, err := os.ReadFile(path)
+			if err != nil || (string(b) != contents[0] && string(b) != contents[1]) {
+				bad <- fmt.Sprintf("read %q, %v", b, err)
+				return
+			}
+		}
+	}()
+	for i := range 2000 {
+		if err := writeFileAtomic(path, []byte(contents[i%2])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	if s, ok := <-bad; ok {
+		t.Fatalf("a reader saw neither content: %s", s)
+	}
+	if names := dirNames(t, dir); !cmp.Equal(names, []string{"d.id"}) {
+		t.Fatalf("dir: got %q, want [d.id] (no temp file left)", names)
+	}
+}

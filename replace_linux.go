@@ -20,8 +20,13 @@ import (
 func replaceFile(tmp, path string) error {
 	err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, path, unix.RENAME_EXCHANGE)
 	if err == nil {
-		unix.Unlink(tmp) // the old content; a leftover is a dot file, ignored
-		return nil
+		err = unix.Unlink(tmp) // the old content; a leftover is a dot file, ignored
+		if !errors.Is(err, unix.EISDIR) {
+			return nil
+		}
+		// A directory was at path, which a rename refuses: put it back.
+		unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, path, unix.RENAME_EXCHANGE)
+		return &os.LinkError{Op: "rename", Old: tmp, New: path, Err: unix.EISDIR}
 	}
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) ||
 		errors.Is(err, unix.EOPNOTSUPP) {
