@@ -287,6 +287,7 @@ func (d *Daemon) dropLease() {
 		d.f.writeStatus(d.rec)
 		releaseLease(d.lease)
 		d.lease = -1
+		d.own.roles.Add(1)
 	}
 }
 

@@ -183,6 +183,7 @@ func (m *Manager) Add(spec Spec) error {
 	m.byName[spec.Name] = d
 	m.order = append(m.order, d)
 	m.names.Unlock()
+	o.roles.Add(1)
 	delete(m.lastSeq, spec.Name)
 	kept := -1
 	if k := m.kept[spec.Name]; k != nil && k.f.sup == d.f.sup && !sv.noSupervise {
@@ -226,6 +227,7 @@ func (m *Manager) Remove(name string) error {
 	delete(m.sv, d)
 	m.order = slices.DeleteFunc(m.order, func(x *Daemon) bool { return x == d })
 	m.names.Unlock()
+	o.roles.Add(1)
 	d.releaseKeeping()
 	if m.lastSeq == nil {
 		m.lastSeq = map[string]uint64{}
@@ -255,7 +257,9 @@ func (m *Manager) dropKept() {
 
 // Supervising returns the names of the daemons this Manager supervises
 // now (holds the lease of), in Add order. The others are supervised by
-// another Manager, which this one stands by for.
+// another Manager, which this one stands by for. It costs time in
+// proportion to the number of daemons: a loop that shows it asks again
+// only when RolesChanged says so.
 func (m *Manager) Supervising() []string {
 	m.init()
 	m.own.mu.Lock()
@@ -267,6 +271,16 @@ func (m *Manager) Supervising() []string {
 		}
 	}
 	return names
+}
+
+// RolesChanged returns a number that changes whenever what Supervising
+// returns may have: a lease taken (at an Add, or from a supervisor that
+// went) or given up, a daemon added or removed. It never blocks and is safe
+// for concurrent use: a loop compares it with the last one it saw, at no
+// cost per daemon.
+func (m *Manager) RolesChanged() uint64 {
+	m.init()
+	return m.own.roles.Load()
 }
 
 // Daemon returns the named daemon, or an *Error wrapping ErrUnknownDaemon

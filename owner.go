@@ -9,6 +9,7 @@ import (
 	"container/heap"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,6 +37,9 @@ type owner struct {
 	adopted      map[int]*Daemon     // live main processes that are not our children, by pid
 	adoptedDirty bool                // ... changed since the proc connector was told
 	exits        map[int]*ExitStatus // statuses the proc connector gave, not yet taken
+	// roles changes whenever a daemon's lease is taken or given up, or a
+	// daemon is added or removed: what Supervising returns may have changed.
+	roles atomic.Uint64
 }
 
 func newOwner(eventBuffer int) *owner {

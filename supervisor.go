@@ -118,6 +118,7 @@ func (d *Daemon) tryLease(now time.Time) {
 // (taken now, or kept across a Remove and Add of the same daemon).
 func (d *Daemon) holdLease(fd int, now time.Time) {
 	d.lease = fd
+	d.own.roles.Add(1)
 	d.readWant()
 	d.rec, _ = d.f.readStatus()
 	d.rec.Supervisor = os.Getpid()

@@ -254,3 +254,44 @@ func supervisorAndStandby(t *testing.T, name string) (Spec, *Manager, *Manager) 
 	t.Cleanup(func() { closeManager(t, standby) })
 	return spec, sup, standby
 }
+
+// TestRolesChanged: the number a loop compares to know whether what
+// Supervising returns may have changed moves with every Add and Remove,
+// and when a standby takes a lease over from a supervisor that went, and
+// only then: a Poll with nothing of the kind leaves it.
+func TestRolesChanged(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{PIDDir: dir + "/run", LogDir: dir + "/log"}
+	spec := Spec{Name: "a", Command: []string{"sleep", "600"}, StartSecs: -1}
+	first := NewManager(opts)
+	defer first.Close()
+	if err := first.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	second := newManager(t, opts)
+	g0 := second.RolesChanged()
+	if err := second.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	g1 := second.RolesChanged()
+	if g1 == g0 || len(second.Supervising()) != 0 {
+		t.Fatalf("Add: roles %d -> %d, supervising %v (the first holds the lease)", g0, g1, second.Supervising())
+	}
+	second.Poll(time.Now())
+	if g := second.RolesChanged(); g != g1 {
+		t.Fatalf("a Poll with no change moved it: %d -> %d", g1, g)
+	}
+	first.Close() // its lease goes: the second takes it over
+	w := &watcher{t: t, m: second}
+	w.until("the standby supervises", func() bool { return slices.Contains(second.Supervising(), "a") })
+	g2 := second.RolesChanged()
+	if g2 == g1 {
+		t.Fatalf("a takeover left it at %d", g1)
+	}
+	if err := second.Remove("a"); err != nil {
+		t.Fatal(err)
+	}
+	if g := second.RolesChanged(); g == g2 {
+		t.Fatalf("Remove left it at %d", g2)
+	}
+}

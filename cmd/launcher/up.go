@@ -33,8 +33,10 @@ type upRun struct {
 	rec    upRecord // <pid_dir>/.up.<pid>
 	recOK  bool     // written: `launcher reload` can find this up
 
-	roles string            // what sayRoles said last
-	ends  map[string]string // how each daemon last ended: "" cleanly, else why not
+	roles     string // what sayRoles said last
+	rolesGen  uint64 // ... at this RolesChanged
+	rolesSeen bool
+	ends      map[string]string // how each daemon last ended: "" cleanly, else why not
 
 	reload *reloadRun // a reload waiting for removed daemons to stop
 	again  bool       // a SIGHUP came during it: reload again after it
@@ -227,10 +229,19 @@ func (u *upRun) settle() {
 // sayRoles says which daemons this up supervises and which it stands by
 // for, when that changes.
 func (u *upRun) sayRoles() {
+	gen := u.m.RolesChanged()
+	if u.rolesSeen && gen == u.rolesGen {
+		return // after every event: the same roles, with no look at all the daemons
+	}
+	u.rolesGen, u.rolesSeen = gen, true
 	sup := u.m.Supervising()
+	supervised := make(map[string]bool, len(sup))
+	for _, n := range sup {
+		supervised[n] = true
+	}
 	var standby []string
 	for _, d := range u.m.Daemons() {
-		if !slices.Contains(sup, d.Name()) {
+		if !supervised[d.Name()] {
 			standby = append(standby, d.Name())
 		}
 	}
