@@ -410,6 +410,10 @@ func (d *Daemon) setWant(up, quiet bool) error {
 	err := d.f.writeWant(w)
 	if err == nil {
 		d.wantRec, d.wantKnown = w, true
+	} else if !up && errors.Is(err, os.ErrNotExist) {
+		// No pid dir: nothing was ever started there, and a missing wish
+		// is "down" already (a stop of a daemon never started).
+		err = nil
 	}
 	if quiet {
 		return nil
