@@ -156,7 +156,8 @@ type Spec struct {
 	ResetAfter time.Duration
 	// MaxRestarts within RestartWindow: one more and the Manager gives up
 	// (reason gave-up) until the daemon is started by hand. Defaults: 5
-	// within 60s; a negative MaxRestarts means no limit.
+	// within 60s; a negative MaxRestarts means no limit. At most 1000 (the
+	// times of the last ones are kept in the shared record).
 	MaxRestarts   int
 	RestartWindow time.Duration
 	// After names daemons of the same Manager that must be running before
@@ -333,6 +334,8 @@ func (s Spec) check() error {
 		return fail(detail(ErrBadSpec, "notify fd %d: want 4 to %d (0-3 are stdio and the lock)", s.NotifyFD, maxNotifyFD))
 	case s.WatchdogSec != 0 && s.Ready != ReadyNotify:
 		return fail(detail(ErrBadSpec, "WatchdogSec needs Ready: ReadyNotify"))
+	case s.MaxRestarts > maxMaxRestarts:
+		return fail(detail(ErrBadSpec, "MaxRestarts %d: at most %d (negative: no limit)", s.MaxRestarts, maxMaxRestarts))
 	}
 	for _, kv := range s.Env {
 		if !strings.Contains(kv, "=") {
@@ -345,3 +348,8 @@ func (s Spec) check() error {
 // maxNotifyFD bounds Spec.NotifyFD: the child's fd table is as large as
 // the highest fd it gets.
 const maxNotifyFD = 1023
+
+// maxMaxRestarts bounds Spec.MaxRestarts: the shared record keeps the time
+// of each of the last MaxRestarts restarts (about 40 bytes each), and a
+// reader takes 64 KiB of it at most.
+const maxMaxRestarts = 1000

@@ -83,7 +83,17 @@ func backoff(rec supRecord, p policy, upSince time.Time, now time.Time, jitter f
 	} else {
 		rec.Delay = min(2*rec.Delay, p.maxDelay)
 	}
-	rec.Recent = append(rec.Recent, now)
+	if p.maxRestarts >= 0 {
+		// Only the last maxRestarts can make it give up: with no limit it
+		// kept one per restart for the whole window in the shared record,
+		// which outgrew what a reader takes (a crash loop every few ms
+		// passed 64 KiB in 15 s, and every controller then showed 0
+		// restarts). MaxRestarts is at most maxMaxRestarts.
+		rec.Recent = append(rec.Recent, now)
+		rec.Recent = rec.Recent[max(len(rec.Recent)-p.maxRestarts, 0):]
+	} else {
+		rec.Recent = nil
+	}
 	rec.NextRestart = now
 	if wait := time.Duration(float64(rec.Delay) * (0.8 + 0.4*jitter)); wait >= time.Millisecond {
 		rec.NextRestart = now.Add(wait) // shorter than the timer's grain: at once, in this Poll

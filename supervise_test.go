@@ -4,6 +4,9 @@
 package launcher
 
 import (
+	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,7 +60,7 @@ func TestDecide(t *testing.T) {
 			stopped(ReasonCrashed), p, now.Add(-20 * time.Second), restartAt, 100 * time.Millisecond, 1},
 		{"no limit", supRecord{Recent: recent(1, 2, 3, 4, 5, 6)}, stopped(ReasonCrashed),
 			policy{restart: RestartAlways, delay: time.Millisecond, maxDelay: time.Millisecond, window: time.Minute, maxRestarts: -1},
-			time.Time{}, restartAt, time.Millisecond, 7},
+			time.Time{}, restartAt, time.Millisecond, 0}, // no limit keeps no times (TestBackoffRecentBounded)
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec, v := decide(tc.rec, tc.ev, tc.p, tc.upSince, now, 0.5)
@@ -96,5 +99,51 @@ func TestDecideDetails(t *testing.T) {
 	r := given.reset()
 	if r.GaveUp || r.Recent != nil || r.Delay != 0 || !r.NextRestart.IsZero() || r.Restarts != 4 {
 		t.Fatalf("reset: %+v", r)
+	}
+}
+
+// TestBackoffRecentBounded: the shared record keeps the times of the last
+// MaxRestarts restarts only, none with no limit: a crash loop every few
+// milliseconds with max_restarts = -1 grew it past what a reader takes, and
+// every controller showed 0 restarts. The give-up count is unchanged.
+func TestBackoffRecentBounded(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	crash := func(at time.Time) Event {
+		return Event{Daemon: "d", From: Zombie, To: Stopped, Reason: ReasonCrashed, Time: at}
+	}
+	for _, max := range []int{-1, 3, 1000} {
+		p := policy{restart: RestartAlways, delay: time.Millisecond, maxDelay: time.Millisecond,
+			resetAfter: time.Hour, window: time.Hour, maxRestarts: max}
+		var rec supRecord
+		restarts := 0
+		for i := range 5000 {
+			now := t0.Add(time.Duration(i) * time.Millisecond)
+			var v verdict
+			rec, v = decide(rec, crash(now), p, time.Time{}, now, 0.5)
+			if v == giveUp {
+				break
+			}
+			if v != restartAt {
+				t.Fatalf("max %d, crash %d: verdict %v", max, i, v)
+			}
+			restarts++
+			if max < 0 && len(rec.Recent) != 0 || max >= 0 && len(rec.Recent) > max {
+				t.Fatalf("max %d, after %d restarts: %d times kept", max, restarts, len(rec.Recent))
+			}
+		}
+		want := max
+		if max < 0 {
+			want = 5000
+		}
+		if restarts != want {
+			t.Errorf("max %d: %d restarts before giving up, want %d", max, restarts, want)
+		}
+		if b, _ := json.Marshal(rec); len(b) > 64<<10 {
+			t.Errorf("max %d: the record is %d bytes, more than a reader takes", max, len(b))
+		}
+	}
+	spec := Spec{Name: "d", Command: []string{"true"}, MaxRestarts: 1001}
+	if err := spec.check(); !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), "MaxRestarts 1001") {
+		t.Errorf("MaxRestarts 1001: %v, want ErrBadSpec naming it", err)
 	}
 }

@@ -226,7 +226,7 @@ func daemonSpec(t *table) launcher.Spec {
 		RestartDelay:    t.duration("restart_delay", false),
 		MaxRestartDelay: t.duration("max_restart_delay", false),
 		ResetAfter:      t.duration("reset_after", false),
-		MaxRestarts:     t.integer("max_restarts", -1, math.MaxInt32),
+		MaxRestarts:     t.integer("max_restarts", -1, 1000),
 		RestartWindow:   t.duration("restart_window", false),
 		After:           t.strList("after"),
 		LogMaxBytes:     int64(t.integer("log_max_bytes", 0, math.MaxInt64)),
