@@ -79,8 +79,9 @@ func (d *Daemon) find() found {
 		if f.hasID {
 			idp = &f.id
 		}
-		if p, st, ok := prove(cand, idp, dev, ino); ok {
-			f.proc, f.stat = p, st
+		p, candStat, ok := prove(cand, idp, dev, ino)
+		if ok {
+			f.proc, f.stat = p, candStat
 			return f
 		}
 		// In its cgroup and leading its session: the daemon too (one that
@@ -94,6 +95,8 @@ func (d *Daemon) find() found {
 			}
 		}
 		switch {
+		case candStat.state == 'Z' && lock == lockFree:
+			d.note("pid %d named by its files has exited; its parent has not reaped it yet (stale files, replaced by the next start)", cand)
 		case lock == lockFree && !pidExists(cand):
 			d.note("pid %d named by its files is gone (stale files, replaced by the next start)", cand)
 		case lock == lockFree || !f.hasID || f.id.PID != cand:

@@ -367,8 +367,11 @@ func TestZombieNotAdopted(t *testing.T) {
 	if err := m2.Add(spec); err != nil {
 		t.Fatal(err)
 	}
-	w2 := &watcher{t: t, m: m2}
 	d := daemonOf(m2, "dies")
+	if p := d.Status().Problem; !strings.Contains(p, "has exited; its parent has not reaped it") {
+		t.Errorf("the problem said of the zombie: %q", p)
+	}
+	w2 := &watcher{t: t, m: m2}
 	w2.until("started again", func() bool { return d.State() == Running && d.PID() != old })
 	for _, ev := range w2.events {
 		if ev.PID == old {
