@@ -454,7 +454,8 @@ func (m *Manager) each(op string, names []string, fn func(*Daemon, time.Time) er
 // changed; it touches only the daemons concerned. It delivers the events
 // on Events (an exit's event before the spawn of its replacement: having
 // sent it, Poll yields the processor once, runtime.Gosched, so that a
-// receiver in another goroutine has it at once) and never blocks. Call it
+// receiver in another goroutine has it first, as the scheduler allows)
+// and never blocks. Call it
 // when Wake fires; calls from several goroutines are safe and take turns.
 func (m *Manager) Poll(now time.Time) {
 	m.init()
