@@ -37,6 +37,7 @@ type upRun struct {
 	rolesGen  uint64 // ... at this RolesChanged
 	rolesSeen bool
 	ends      map[string]string // how each daemon last ended: "" cleanly, else why not
+	seen      map[string]uint64 // the Seq of each daemon's last event printed
 
 	reload *reloadRun // a reload waiting for removed daemons to stop
 	again  bool       // a SIGHUP came during it: reload again after it
@@ -176,6 +177,10 @@ func (u *upRun) drain() {
 // event prints ev and notes how a daemon ended.
 func (u *upRun) event(ev launcher.Event) {
 	fmt.Fprintf(u.c.stdout, "%s %s\n", ev.Time.Format("15:04:05.000"), colourEvent(u.c, ev))
+	if u.seen == nil {
+		u.seen = map[string]uint64{}
+	}
+	u.seen[ev.Daemon] = max(u.seen[ev.Daemon], ev.Seq)
 	if ev.From == ev.To {
 		return
 	}
@@ -315,6 +320,18 @@ func (u *upRun) shutdown(watchdog <-chan time.Time) error {
 		}
 		return out
 	}
+	// unseen: all stopped, but not every event printed yet: with more than
+	// Events holds (a thousand daemons stopping), the rest wait in the
+	// Manager for the next Polls, and an end not printed is an end not
+	// judged (the exit status).
+	unseen := func() bool {
+		for _, n := range mine {
+			if d := daemonOf(m, n); d != nil && d.Status().Seq > u.seen[n] {
+				return true
+			}
+		}
+		return false
+	}
 	wake := m.Wake()
 	killed := false
 	m.Poll(time.Now())
@@ -322,7 +339,7 @@ func (u *upRun) shutdown(watchdog <-chan time.Time) error {
 		u.drain()
 		u.sayRoles()
 		u.notifyState()
-		if len(left()) == 0 {
+		if len(left()) == 0 && !unseen() {
 			break
 		}
 		select {

@@ -461,3 +461,66 @@ func TestEndProblem(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownPrintsEveryEnd: up's shutdown waits until it has printed every
+// daemon's last event, not only until all are stopped: with more events
+// than Events holds (a thousand daemons stopping; here a Manager that
+// holds 4), the rest wait in the Manager for later Polls, and up exited
+// without printing them (or judging those ends for its exit status).
+func TestShutdownPrintsEveryEnd(t *testing.T) {
+	dir := t.TempDir()
+	m := launcher.NewManager(launcher.Options{PIDDir: dir + "/run", LogDir: dir + "/log", EventBuffer: 4})
+	const n = 12
+	for i := range n {
+		if err := m.Add(launcher.Spec{Name: fmt.Sprintf("d%02d", i), Command: []string{"sleep", "600"}, StartSecs: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		m.ForceStop()
+		deadline := time.Now().Add(20 * time.Second)
+		for _, d := range m.Daemons() {
+			for d.State() != launcher.Stopped && time.Now().Before(deadline) {
+				select {
+				case <-m.Wake():
+					m.Poll(time.Now())
+				case <-m.Events():
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+		}
+		m.Close()
+	})
+	var out, errs bytes.Buffer
+	u := &upRun{c: &cli{stdout: &out, stderr: &errs, opts: &options{}}, m: m, ends: map[string]string{},
+		sigs: make(chan os.Signal, 1)}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for running := 0; running < n; {
+		running = 0
+		for _, d := range m.Daemons() {
+			if d.State() == launcher.Running {
+				running++
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d running", running, n)
+		}
+		select {
+		case <-m.Wake():
+			m.Poll(time.Now())
+		case ev := <-m.Events():
+			u.event(ev)
+		}
+	}
+	if err := u.shutdown(nil); err != nil {
+		t.Fatalf("shutdown: %v; stderr %s", err, errs.String())
+	}
+	for i := range n {
+		if !regexp.MustCompile(fmt.Sprintf(`(?m)d%02d (stopping|zombie) → stopped`, i)).MatchString(out.String()) {
+			t.Errorf("no stop of d%02d printed; output:\n%s", i, out.String())
+		}
+	}
+}
