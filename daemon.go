@@ -160,10 +160,7 @@ func makeDaemon(spec Spec, o *owner, lone bool, seq uint64) (*Daemon, error) {
 	d.adopt(now, f)
 	d.finishFiles() // never hold the lock past New
 	d.publish()
-	if d.deferred {
-		d.deferred = false
-		o.touched = append(o.touched, d) // its marks are still set
-	}
+	o.resume(d)
 	o.touch(d, markAll) // the first Poll reports what New found
 	o.signal()
 	return d, nil

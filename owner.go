@@ -195,6 +195,17 @@ func (o *owner) settle(d *Daemon, now time.Time) {
 	d.publish()
 }
 
+// resume gives back to the next round the work that a round passed by
+// while d was spawned or joining with the mutex released (deferred). The
+// caller holds o.mu.
+func (o *owner) resume(d *Daemon) {
+	if d.deferred {
+		d.deferred = false
+		o.touched = append(o.touched, d) // its marks are still set
+		o.signal()
+	}
+}
+
 // schedule files d under deadline t (zero: none) and arms the timer for
 // the nearest deadline of all.
 func (o *owner) schedule(d *Daemon, t time.Time) {

@@ -214,11 +214,7 @@ func (d *Daemon) forkExec(req spawnRequest) (*process, error) {
 	d.spawning = false
 	o.spawns--
 	o.spawnDone.Broadcast()
-	if d.deferred {
-		d.deferred = false
-		o.touched = append(o.touched, d) // its marks are still set
-		o.signal()
-	}
+	o.resume(d)
 	return p, err
 }
 

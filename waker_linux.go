@@ -310,8 +310,7 @@ func (h *hub) loop(rc syscall.RawConn) {
 	}
 	for rc != nil && !closing {
 		if err := rc.Read(take); err != nil {
-			rc = nil // not pollable after all: wait below
-			break
+			break // not pollable after all: wait below
 		}
 		if !closing {
 			h.signal()

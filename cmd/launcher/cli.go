@@ -62,11 +62,7 @@ func (c *cli) checkNames(names []string) error {
 func (c *cli) manager(supervise bool, names []string) (m *launcher.Manager, bad map[string]error) {
 	m = launcher.NewManager(launcher.Options{PIDDir: c.cfg.pidDir, LogDir: c.cfg.logDir, NoSupervise: !supervise})
 	bad = map[string]error{}
-	want := c.cfg.withDeps(names)
-	for _, spec := range c.cfg.daemons {
-		if want != nil && !want[spec.Name] {
-			continue
-		}
+	for _, spec := range c.cfg.specsOf(names) {
 		if err := m.Add(spec); err != nil {
 			bad[spec.Name] = err
 		}
@@ -74,19 +70,27 @@ func (c *cli) manager(supervise bool, names []string) (m *launcher.Manager, bad 
 	return m, bad
 }
 
-// lookManager is manager(false, names) for a command that only looks
-// (status): the daemons are added from a few goroutines at once, since Add
-// reads a daemon's files with the Manager's mutex released; the order they
-// are added in, which a start or a stop of many follows, does not matter
-// to a look. Status of 3000 daemons: 0.29 s, 0.2 s so.
-func (c *cli) lookManager(names []string) (m *launcher.Manager, bad map[string]error) {
-	want := c.cfg.withDeps(names)
+// specsOf returns the specs of the named daemons and those they run
+// after, in config order; all of them when names is empty.
+func (c *config) specsOf(names []string) []launcher.Spec {
+	want := c.withDeps(names)
 	var specs []launcher.Spec
-	for _, spec := range c.cfg.daemons {
+	for _, spec := range c.daemons {
 		if want == nil || want[spec.Name] {
 			specs = append(specs, spec)
 		}
 	}
+	return specs
+}
+
+// lookManager is manager(false, names) for a command that only looks
+// (status): the daemons are added from a few goroutines at once, since Add
+// reads a daemon's files with the Manager's mutex released; the order they
+// are added in, which a start or a stop of many follows, does not matter
+// to a look. Status of 3000 running daemons: 0.31 s added one by one,
+// 0.26 s so.
+func (c *cli) lookManager(names []string) (m *launcher.Manager, bad map[string]error) {
+	specs := c.cfg.specsOf(names)
 	if len(specs) < 64 { // not worth the goroutines
 		return c.manager(false, names)
 	}

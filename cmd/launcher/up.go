@@ -384,16 +384,7 @@ func (u *upRun) shutdown(watchdog <-chan time.Time) error {
 
 // selected returns the specs of cfg that this up supervises: those named
 // on its command line and those they run after, or all.
-func (u *upRun) selected(cfg *config) []launcher.Spec {
-	want := cfg.withDeps(u.names)
-	var out []launcher.Spec
-	for _, s := range cfg.daemons {
-		if want == nil || want[s.Name] {
-			out = append(out, s)
-		}
-	}
-	return out
-}
+func (u *upRun) selected(cfg *config) []launcher.Spec { return cfg.specsOf(u.names) }
 
 // spec returns the applied spec of the daemon called name.
 func (u *upRun) spec(name string) launcher.Spec {
