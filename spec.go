@@ -5,12 +5,12 @@ package launcher
 
 import (
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/proclauncher/launcher/internal/userdb"
 )
 
 // KillMode says which processes Stop and ForceStop signal.
@@ -77,7 +77,12 @@ type Spec struct {
 	// User and Group name the account the daemon runs as (by name or
 	// number). Default: the controller's. Only root can switch. With User
 	// alone, the user's primary group is used; with User, the user's
-	// supplementary groups (from the user database) are set too.
+	// supplementary groups (from the user database) are set too. Both
+	// are looked up once, at New or Add: in /etc/passwd and /etc/group,
+	// else with getent(1) (accounts from LDAP, sssd or systemd-userdb, by
+	// libc's NSS); neither found is ErrBadSpec. The library does not use
+	// os/user, whose cgo would link every program that embeds it
+	// dynamically.
 	User, Group string
 
 	// StopSignal is what Stop sends (with SIGCONT, so a stopped process
@@ -271,40 +276,21 @@ func (s Spec) credential() (*syscall.Credential, error) {
 	}
 	cred := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())}
 	if s.User != "" {
-		u, err := user.Lookup(s.User)
+		u, err := userdb.System.LookupUser(s.User)
 		if err != nil {
-			if u2, err2 := user.LookupId(s.User); err2 == nil {
-				u, err = u2, nil
-			}
+			return nil, detail(ErrBadSpec, "%v", err)
 		}
-		if err != nil {
-			return nil, detail(ErrBadSpec, "user %q: %v", s.User, err)
-		}
-		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-		cred.Uid, cred.Gid = uint32(uid), uint32(gid)
+		cred.Uid, cred.Gid = u.UID, u.GID
 		// The user's supplementary groups, from the user database, as
 		// login and systemd give them.
-		if ids, err := u.GroupIds(); err == nil {
-			for _, id := range ids {
-				if g, err := strconv.ParseUint(id, 10, 32); err == nil && uint32(g) != cred.Gid {
-					cred.Groups = append(cred.Groups, uint32(g))
-				}
-			}
-		}
+		cred.Groups = userdb.System.Groups(u)
 	}
 	if s.Group != "" {
-		g, err := user.LookupGroup(s.Group)
+		gid, err := userdb.System.LookupGroup(s.Group)
 		if err != nil {
-			if g2, err2 := user.LookupGroupId(s.Group); err2 == nil {
-				g, err = g2, nil
-			}
+			return nil, detail(ErrBadSpec, "%v", err)
 		}
-		if err != nil {
-			return nil, detail(ErrBadSpec, "group %q: %v", s.Group, err)
-		}
-		gid, _ := strconv.ParseUint(g.Gid, 10, 32)
-		cred.Gid = uint32(gid)
+		cred.Gid = gid
 	}
 	return cred, nil
 }

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"math"
 	"os"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 	"github.com/proclauncher/launcher"
 	"github.com/proclauncher/launcher/examples"
+	"github.com/proclauncher/launcher/internal/userdb"
 	"golang.org/x/sys/unix"
 )
 
@@ -282,21 +282,26 @@ func daemonSpec(t *table) launcher.Spec {
 	}
 	// Checked now, with the file and line, not at each start.
 	if s.User != "" {
-		if _, err := user.Lookup(s.User); err != nil {
-			if _, nerr := user.LookupId(s.User); nerr != nil {
-				t.fail("user", "no user %q on this machine", s.User)
-			}
+		if _, err := userdb.System.LookupUser(s.User); err != nil {
+			t.fail("user", "no user %q on this machine%s", s.User, unlessUnknown(err))
 		}
 	}
 	if s.Group != "" {
-		if _, err := user.LookupGroup(s.Group); err != nil {
-			if _, nerr := user.LookupGroupId(s.Group); nerr != nil {
-				t.fail("group", "no group %q on this machine", s.Group)
-			}
+		if _, err := userdb.System.LookupGroup(s.Group); err != nil {
+			t.fail("group", "no group %q on this machine%s", s.Group, unlessUnknown(err))
 		}
 	}
 	t.unknownKeys()
 	return s
+}
+
+// unlessUnknown is what a lookup's error says beyond "no such user":
+// "" when that is all, else ": " and the error (a getent that failed).
+func unlessUnknown(err error) string {
+	if errors.Is(err, userdb.ErrUnknown) && !strings.Contains(err.Error(), "getent") {
+		return ""
+	}
+	return ": " + err.Error()
 }
 
 // parseSignal reads a signal by name, with or without SIG, in any case
