@@ -66,16 +66,17 @@ type Daemon struct {
 	marks        mark
 	due          time.Time
 	dueIdx       int
-	heldLock     int    // the lock, taken when the daemon was found gone, until the files are done; -1
-	filesPending bool   // gone this round: remove its records at the round's end, unless restarted
-	recDirty     bool   // rec changed this round: write it at the round's end (lease holder)
-	exitDirty    bool   // its daemon went this round, seen by its starter: record the exit
-	startedHere  bool   // the process was spawned by this Daemon (not adopted)
-	stoppedHere  bool   // ... or stopped by it, where no supervisor was: it logs and records the end
-	dirsMade     bool   // the pid and log dirs were made (or found) by a spawn
-	left         bool   // taken out of its owner (Close, Remove, a failed Add)
-	cmdPath      string // Command[0] as looked up in PATH, for the next spawns
-	lease        int    // <name>.sup while this Daemon's Manager supervises it; -1
+	heldLock     int       // the lock, taken when the daemon was found gone, until the files are done; -1
+	filesPending bool      // gone this round: remove its records at the round's end, unless restarted
+	recDirty     bool      // rec changed this round: write it at the round's end (lease holder)
+	exitDirty    bool      // its daemon went this round, seen by its starter: record the exit
+	readyInID    procIdent // the process whose identity record, written here, says it was confirmed
+	startedHere  bool      // the process was spawned by this Daemon (not adopted)
+	stoppedHere  bool      // ... or stopped by it, where no supervisor was: it logs and records the end
+	dirsMade     bool      // the pid and log dirs were made (or found) by a spawn
+	left         bool      // taken out of its owner (Close, Remove, a failed Add)
+	cmdPath      string    // Command[0] as looked up in PATH, for the next spawns
+	lease        int       // <name>.sup while this Daemon's Manager supervises it; -1
 	notify       *notifier
 	ct           *containment // KillCgroup: its cgroup; nil otherwise
 	sv           *supervision // the Manager's record; nil for a lone Daemon

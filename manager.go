@@ -429,6 +429,7 @@ func (m *Manager) each(op string, names []string, fn func(*Daemon, time.Time) er
 			return
 		}
 		o.openSpawn = d // its spawn releases the lock: Status and Poll go on meanwhile
+		o.armLater = true // the round below arms the timer
 		err := fn(d, time.Now())
 		o.openSpawn = nil
 		if err != nil {
@@ -442,6 +443,7 @@ func (m *Manager) each(op string, names []string, fn func(*Daemon, time.Time) er
 		// for all of them would hold the lock for all of them at once.
 		o.touch(d, markDue)
 		o.poll(time.Now())
+		o.armLater = false
 	}
 	for _, d := range ds {
 		one(d)

@@ -27,6 +27,11 @@ type owner struct {
 	touched      []*Daemon     // daemons with work for this Poll
 	spare        []*Daemon     // the other buffer of touched, reused so a Poll allocates nothing
 	armed        time.Time     // the timer's deadline
+	// armLater: a round follows the request under way (Manager.each) and
+	// arms the timer for the nearest deadline then; arming it now for a
+	// deadline that round meets (a start confirmed at once) made a timer
+	// expiry and a wake-up per daemon started.
+	armLater bool
 	retryAt      time.Time     // when to try again to deliver what did not fit on events
 	retryDelay   time.Duration // ... and how long it waited last
 	wake         chan struct{}
@@ -220,7 +225,9 @@ func (o *owner) schedule(d *Daemon, t time.Time) {
 		d.due = t
 		heap.Push(&o.due, d)
 	}
-	o.armTimer()
+	if !o.armLater {
+		o.armTimer()
+	}
 }
 
 // armTimer sets the hub's timer to the nearest deadline, when that

@@ -50,15 +50,17 @@ func (d *Daemon) readReadiness(now time.Time) {
 // controller that only looks confirms by its own StartSecs, which need not
 // be the daemon's.
 func (d *Daemon) recordReady(now time.Time) {
-	if d.proc == nil || !d.proc.own && d.lease < 0 {
-		return
+	if d.proc == nil || !d.proc.own && d.lease < 0 || d.readyInID == d.proc.ident() {
+		return // not ours to record, or recorded by our own write already
 	}
 	id, err := readIdentityFile(d.f.id)
 	if err != nil || id.PID != d.proc.pid || !id.Ready.IsZero() {
 		return
 	}
 	id.Ready = now
-	d.f.writeID(id)
+	if d.f.writeID(id) == nil {
+		d.readyInID = d.proc.ident()
+	}
 }
 
 // takeNotify binds the sd_notify socket for a daemon adopted before it

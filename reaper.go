@@ -27,6 +27,14 @@ type process struct {
 	done    bool // exited and (if own) reaped: never signal it again
 }
 
+// procIdent names one process for good: a pid and its start time.
+type procIdent struct {
+	pid   int
+	start uint64
+}
+
+func (p *process) ident() procIdent { return procIdent{p.pid, p.start} }
+
 // groupIsOurs reports whether process group pgid can still be the group
 // of the daemon whose leader was pid pgid with start time start. While any
 // member lives the kernel hands out no new process with pid pgid, so a

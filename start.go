@@ -177,6 +177,8 @@ func (d *Daemon) spawnNow(now time.Time) error {
 	if err := d.f.writeRecords(id); err != nil {
 		// It holds its lock: any controller still finds it. Say so.
 		d.note("started pid %d, but cannot write its records: %v", p.pid, err)
+	} else if !id.Ready.IsZero() {
+		d.readyInID = p.ident() // recordReady need not read it back
 	}
 	if d.proc != nil {
 		d.unwatchProc()
