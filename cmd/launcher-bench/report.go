@@ -84,6 +84,8 @@ func (b *bench) figures() []figure {
 		ms(pct(b.killRun.l, 50)), ms(pct(b.killRun.f, 50)), "pidfd readable, waitid, spawn", "≤ 1.3× floor", len(b.killRun.l), ratioAtMost(1.3))
 	add("start_all", fmt.Sprintf("start %d until all exec'd, median of %d", b.n, len(b.start.l)), "ms",
 		ms(pct(b.start.l, 50)), ms(pct(b.start.f, 50)), fmt.Sprintf("%d bare spawns", b.n), "≤ 1.2× floor", len(b.start.l), ratioAtMost(1.2))
+	add("start_all_files", fmt.Sprintf("start %d until all exec'd, median of %d", b.n, len(b.startFiles.l)), "ms",
+		ms(pct(b.startFiles.l, 50)), ms(pct(b.startFiles.f, 50)), fmt.Sprintf("%d bare spawns + the %d files they create", b.n, 5*b.n), "", len(b.startFiles.l), nil)
 	add("stop_lib_p50", "Manager.Stop → exited, p50", "ms",
 		ms(pct(b.stop.l, 50)), ms(pct(b.stop.f, 50)), "SIGTERM through a pidfd", "", len(b.stop.l), nil)
 
