@@ -107,7 +107,7 @@ type bench struct {
 
 	// launcher's and the floor's times
 	start, kill, exit, stop                pair
-	startFiles                             pair // start beside bare spawns + the files a start creates
+	startFiles                             pair            // start beside bare spawns + the files a start creates
 	killRun, exitRun                       pair            // with another goroutine polling
 	cliStop, helperStop, killStop, svcStop []time.Duration // command started → daemon exited
 	cliRet, helperRet, svcRet              []time.Duration // command started → it returned

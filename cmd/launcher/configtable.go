@@ -22,7 +22,7 @@ import (
 type configParser struct {
 	file  string
 	text  []byte
-	lines keyLines
+	lines *keyLines
 	errs  []configError
 }
 
@@ -93,14 +93,22 @@ func lineOf(text []byte, n int) string {
 // table is one TOML table being read key by key; it remembers which keys
 // were read, so that the others are reported as unknown.
 type table struct {
-	p    *configParser
-	path []string
-	m    map[string]any
-	used map[string]bool
+	p     *configParser
+	path  []string
+	m     map[string]any
+	asked []string // every key read, there or not: what an unknown key is compared with
+	found int      // keys of m read, each once
+	// seen is the keys of m read, for a table of many keys (daemon, whose
+	// keys are the daemons' names), where a search of asked would make
+	// the load quadratic.
+	seen map[string]bool
 }
 
+// manyKeys is how many keys make a table keep a set of the keys read.
+const manyKeys = 32
+
 func (p *configParser) table(path []string, m map[string]any) *table {
-	return &table{p: p, path: path, m: m, used: map[string]bool{}}
+	return &table{p: p, path: path, m: m}
 }
 
 // fail records a problem with key ("": the table itself).
@@ -112,21 +120,35 @@ func (t *table) fail(key, format string, args ...any) {
 	t.p.fail(path, format, args...)
 }
 
-// get returns the value of key, if it is there, and marks key known.
+// get returns the value of key, if it is there, and marks key known. (A
+// slice, not a set: a daemon's table is read for some 30 keys and has a
+// few, and a map of the keys asked was a tenth of a config's load.)
 func (t *table) get(key string) (any, bool) {
-	t.used[key] = true
 	v, ok := t.m[key]
+	switch {
+	case len(t.m) > manyKeys:
+		if t.seen == nil {
+			t.seen = make(map[string]bool, len(t.m))
+		}
+		if ok && !t.seen[key] {
+			t.seen[key] = true
+			t.found++
+		}
+	case ok && !slices.Contains(t.asked, key):
+		t.found++
+	}
+	t.asked = append(t.asked, key)
 	return v, ok
 }
 
 // unknownKeys reports every key that was not read.
 func (t *table) unknownKeys() {
-	var known []string
-	for k := range t.used {
-		known = append(known, k)
+	if t.found == len(t.m) {
+		return
 	}
+	known := slices.Compact(slices.Sorted(slices.Values(t.asked)))
 	for k := range t.m {
-		if !t.used[k] {
+		if _, ok := slices.BinarySearch(known, k); !ok {
 			t.fail(k, "unknown key%s", didYouMean(k, known, nil))
 		}
 	}
@@ -301,9 +323,13 @@ func describeValue(v any) string {
 
 // keyLines maps every key path of a TOML document (tables, implicit ones
 // of dotted keys, keys of inline tables) to the line it is first defined
-// on.
+// on. Only the table headers are found at once (decodeSections needs
+// them); the map of every key is made the first time a problem needs a
+// line: it was a quarter of the time a config takes to load, and a config
+// that loads without a problem never asks.
 type keyLines struct {
-	first  map[string]int // path joined by "\x00" → line
+	text   []byte
+	first  map[string]int // path joined by "\x00" → line; nil until keys
 	onLine map[int][]string
 	tables []tableLine // headers, in order
 	starts []int       // the byte offset of each line's start
@@ -316,28 +342,42 @@ type tableLine struct {
 	array bool // [[path]]
 }
 
-// indexKeys builds the index with go-toml's parser, as far as the text
-// parses.
-func indexKeys(text []byte) keyLines {
-	k := keyLines{first: map[string]int{}, onLine: map[int][]string{}}
-	var p unstable.Parser
-	p.Reset(text)
-	var current []string
+// indexKeys finds the table headers with go-toml's parser, as far as the
+// text parses.
+func indexKeys(text []byte) *keyLines {
+	k := &keyLines{text: text}
 	// Lines from byte offsets through an index of line starts: the
 	// parser's Shape counts from the top of the text at each call, which
 	// made a config of 10 000 daemons take seconds to load.
-	var starts []int // offset of each line's first byte
 	for off := 0; off <= len(text); {
-		starts = append(starts, off)
+		k.starts = append(k.starts, off)
 		i := bytes.IndexByte(text[off:], '\n')
 		if i < 0 {
 			break
 		}
 		off += i + 1
 	}
+	k.whole = k.walk(false)
+	return k
+}
+
+// keys makes the map of every key, once.
+func (k *keyLines) keys() {
+	if k.first == nil {
+		k.first, k.onLine, k.tables = map[string]int{}, map[int][]string{}, nil
+		k.walk(true)
+	}
+}
+
+// walk parses the text, noting each table header, and with all every
+// key too. It says whether the parser got to the end.
+func (k *keyLines) walk(all bool) bool {
+	var p unstable.Parser
+	p.Reset(k.text)
+	var current []string
 	lineOf := func(n *unstable.Node) int {
 		off := int(n.Raw.Offset)
-		line, _ := slices.BinarySearch(starts, off+1) // the lines starting at or before off
+		line, _ := slices.BinarySearch(k.starts, off+1) // the lines starting at or before off
 		return line
 	}
 	keyOf := func(n *unstable.Node, base []string) ([]string, int) {
@@ -348,7 +388,9 @@ func indexKeys(text []byte) keyLines {
 				line = lineOf(kn)
 			}
 			path = append(path, string(kn.Data))
-			k.add(path, line)
+			if all {
+				k.add(path, line)
+			}
 		}
 		return path, line
 	}
@@ -371,16 +413,19 @@ func indexKeys(text []byte) keyLines {
 			var line int
 			current, line = keyOf(n, nil)
 			k.tables = append(k.tables, tableLine{line, current, n.Kind == unstable.ArrayTable})
-			k.onLine[line] = current
+			if all {
+				k.onLine[line] = current
+			}
 		case unstable.KeyValue:
-			keyValue(n, current)
+			if all {
+				keyValue(n, current)
+			}
 		}
 	}
-	k.starts, k.whole = starts, p.Error() == nil
-	return k
+	return p.Error() == nil
 }
 
-func (k keyLines) add(path []string, line int) {
+func (k *keyLines) add(path []string, line int) {
 	id := strings.Join(path, "\x00")
 	if _, ok := k.first[id]; !ok {
 		k.first[id] = line
@@ -389,7 +434,8 @@ func (k keyLines) add(path []string, line int) {
 
 // line returns the line where path is defined, else that of its longest
 // prefix that is; 0 when none is.
-func (k keyLines) line(path []string) int {
+func (k *keyLines) line(path []string) int {
+	k.keys()
 	for n := len(path); n > 0; n-- {
 		if l, ok := k.first[strings.Join(path[:n], "\x00")]; ok {
 			return l
@@ -399,13 +445,14 @@ func (k keyLines) line(path []string) int {
 }
 
 // keyAt returns the longest key path defined on line, or nil.
-func (k keyLines) keyAt(line int) []string {
+func (k *keyLines) keyAt(line int) []string {
+	k.keys()
 	return slices.Clone(k.onLine[line])
 }
 
 // tableBefore returns the path of the last table header at or before
 // line (nil: the top level).
-func (k keyLines) tableBefore(line int) []string {
+func (k *keyLines) tableBefore(line int) []string {
 	var path []string
 	for _, t := range k.tables {
 		if t.line <= line {
@@ -423,7 +470,7 @@ func (k keyLines) tableBefore(line int) []string {
 // well-formed config, arrays of tables, a section that does not parse, or
 // a key defined twice, and the caller decodes the whole text instead,
 // which says what is wrong as it always has.
-func decodeSections(text []byte, k keyLines) map[string]any {
+func decodeSections(text []byte, k *keyLines) map[string]any {
 	if !k.whole {
 		return nil
 	}
