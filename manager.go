@@ -428,7 +428,7 @@ func (m *Manager) each(op string, names []string, fn func(*Daemon, time.Time) er
 		if o.closed || m.byName[d.Name()] != d {
 			return
 		}
-		o.openSpawn = d // its spawn releases the lock: Status and Poll go on meanwhile
+		o.openSpawn = d   // its spawn releases the lock: Status and Poll go on meanwhile
 		o.armLater = true // the round below arms the timer
 		err := fn(d, time.Now())
 		o.openSpawn = nil
@@ -455,9 +455,11 @@ func (m *Manager) each(op string, names []string, fn func(*Daemon, time.Time) er
 // due deadlines and restarts, readiness, and what other controllers
 // changed; it touches only the daemons concerned. It delivers the events
 // on Events (an exit's event before the spawn of its replacement: having
-// sent it, Poll yields the processor once, runtime.Gosched, so that a
-// receiver in another goroutine has it first, as the scheduler allows)
-// and never blocks. Call it
+// handed it to a receiver that waited on the channel, Poll yields the
+// processor once, runtime.Gosched, so that a receiver in another goroutine
+// has it first, as the scheduler allows; a loop that polls and reads
+// Events itself gets it after Poll, and is not yielded for) and never
+// blocks. Call it
 // when Wake fires; calls from several goroutines are safe and take turns.
 func (m *Manager) Poll(now time.Time) {
 	m.init()

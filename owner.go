@@ -15,23 +15,24 @@ import (
 
 // owner drives a set of daemons (one, for a lone Daemon).
 type owner struct {
-	mu           sync.Mutex
-	spawnDone    sync.Cond // on mu: a spawn made with mu released ended
-	inRound      bool      // a Poll round runs: no spawn releases mu
-	openSpawn    *Daemon   // the daemon whose request may spawn with mu released
-	spawns       int       // spawns under way with mu released
-	hub          *hub      // nil where the platform has none
-	hubErr       error
-	members      []*Daemon // by slot; nil where one was removed
-	due          dueHeap
-	touched      []*Daemon     // daemons with work for this Poll
-	spare        []*Daemon     // the other buffer of touched, reused so a Poll allocates nothing
-	armed        time.Time     // the timer's deadline
+	mu        sync.Mutex
+	spawnDone sync.Cond // on mu: a spawn made with mu released ended
+	inRound   bool      // a Poll round runs: no spawn releases mu
+	openSpawn *Daemon   // the daemon whose request may spawn with mu released
+	spawns    int       // spawns under way with mu released
+	hub       *hub      // nil where the platform has none
+	hubErr    error
+	members   []*Daemon // by slot; nil where one was removed
+	due       dueHeap
+	touched   []*Daemon // daemons with work for this Poll
+	spare     []*Daemon // the other buffer of touched, reused so a Poll allocates nothing
+	armed     time.Time // the timer's deadline
 	// armLater: a round follows the request under way (Manager.each) and
 	// arms the timer for the nearest deadline then; arming it now for a
 	// deadline that round meets (a start confirmed at once) made a timer
 	// expiry and a wake-up per daemon started.
-	armLater bool
+	armLater     bool
+	yields       int           // times deliverBeforeSpawn yielded to a receiver (for tests)
 	retryAt      time.Time     // when to try again to deliver what did not fit on events
 	retryDelay   time.Duration // ... and how long it waited last
 	wake         chan struct{}
@@ -254,29 +255,38 @@ func (o *owner) armTimer() {
 // (not at once, which would spin while a consumer lags).
 func (o *owner) deliver() { o.deliverSent() }
 
-// deliverBeforeSpawn is deliver before a spawn in the same round: when it
-// sent events, it yields the processor, so that a receiver those events
-// woke runs now, not once this goroutine's fork and exec leave it (the
-// woken receiver waits in this P's queue while the fork's system call
-// holds it, until another thread steals it). The spawn is later by the
-// switch only.
+// deliverBeforeSpawn is deliver before a spawn in the same round: when an
+// event went to a receiver that was waiting for it, it yields the
+// processor, so that the receiver runs now, not once this goroutine's fork
+// and exec leave it (the woken receiver waits in this P's queue while the
+// fork's system call holds it, until another thread steals it). The spawn
+// is later by the switch only. With no receiver waiting (the events went
+// into the channel's buffer: the loop that polls reads them itself, after
+// Poll) there is nobody to yield to, and it does not: the yield then ran
+// whatever else was runnable first, before the spawn.
 func (o *owner) deliverBeforeSpawn() {
-	if o.deliverSent() > 0 {
+	if _, handed := o.deliverSent(); handed > 0 {
+		o.yields++
 		runtime.Gosched()
 	}
 }
 
-// deliverSent is deliver, saying how many events it sent.
-func (o *owner) deliverSent() int {
+// deliverSent is deliver, saying how many events it sent, and how many of
+// those went straight to a receiver that waited on the channel (a send
+// to a waiting receiver bypasses the buffer: its length does not grow).
+func (o *owner) deliverSent() (sent, handed int) {
 	if o.events == nil || len(o.pending) == 0 {
-		return 0
+		return 0, 0
 	}
-	sent := 0
 loop:
 	for _, ev := range o.pending {
+		queued := len(o.events)
 		select {
 		case o.events <- ev:
 			sent++
+			if len(o.events) <= queued {
+				handed++
+			}
 		default:
 			break loop
 		}
@@ -294,7 +304,7 @@ loop:
 		o.retryAt = time.Now().Add(o.retryDelay)
 		o.armTimer()
 	}
-	return sent
+	return sent, handed
 }
 
 // deliverRetry is how soon events that did not fit on Events are tried

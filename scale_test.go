@@ -516,3 +516,78 @@ func TestExitEventBeforeReplacementSpawn(t *testing.T) {
 	}
 	t.Logf("the exit event first in %d kills of %d", first, trials)
 }
+
+// ownerYields is how many times m's Polls yielded to a receiver of Events
+// before a spawn.
+func ownerYields(m *Manager) int {
+	m.own.mu.Lock()
+	defer m.own.mu.Unlock()
+	return m.own.yields
+}
+
+// A loop that polls and reads Events itself is not waiting on the channel
+// when Poll sends the exit's events: Poll does not yield before the
+// replacement's spawn then (nobody is there to run; the yield ran whatever
+// else was runnable first). A receiver parked on Events is yielded to.
+func TestYieldOnlyToAWaitingReceiver(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{Jitter: func() float64 { return 0 }})
+	spec := Spec{Name: "crash", Command: []string{"sleep", "600"}, StartSecs: -1,
+		Restart: RestartAlways, RestartDelay: time.Nanosecond, MaxRestartDelay: time.Nanosecond, MaxRestarts: -1}
+	if err := m.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := daemonOf(m, "crash")
+	w := &watcher{t: t, m: m}
+	w.until("running", func() bool { return d.State() == Running })
+	for range 5 {
+		old := d.PID()
+		if err := d.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		w.until("replaced", func() bool { return d.State() == Running && d.PID() != old })
+	}
+	if y := ownerYields(m); y != 0 {
+		t.Fatalf("Poll yielded %d times in 5 restarts with nobody waiting on Events", y)
+	}
+
+	// Now a receiver waits on Events, in a goroutine of its own, and this
+	// one only polls.
+	got := make(chan Event, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	received := make(chan struct{})
+	go func() {
+		defer close(received)
+		for {
+			select {
+			case ev := <-m.Events():
+				got <- ev
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	defer func() { cancel(); <-received }()
+	deadline := time.After(30 * time.Second)
+	for i := 0; ownerYields(m) == 0; i++ {
+		if i == 20 {
+			t.Fatalf("20 restarts with a receiver parked on Events, and Poll never yielded to it")
+		}
+		old := d.PID()
+		if err := d.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		for d.State() != Running || d.PID() == old {
+			select {
+			case <-m.Wake():
+				m.Poll(time.Now())
+			case <-got:
+			case <-deadline:
+				t.Fatalf("no replacement of pid %d: %+v", old, d.Status())
+			}
+		}
+	}
+}
