@@ -80,7 +80,8 @@ type Spec struct {
 	// supplementary groups (from the user database) are set too. Both
 	// are looked up once, at New or Add: in /etc/passwd and /etc/group,
 	// else with getent(1) (accounts from LDAP, sssd or systemd-userdb, by
-	// libc's NSS); neither found is ErrBadSpec. The library does not use
+	// libc's NSS; New or Add then waits for getent, at most 5 s); neither
+	// found is ErrBadSpec. The library does not use
 	// os/user, whose cgo would link every program that embeds it
 	// dynamically.
 	User, Group string
