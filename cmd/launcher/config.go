@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"maps"
@@ -155,6 +156,8 @@ func (c *config) spec(name string) launcher.Spec {
 
 // parseConfig reads a config file's text; name is for messages.
 func parseConfig(name string, text []byte) (*config, error) {
+	// A byte-order mark, as some editors write: not part of the TOML.
+	text = bytes.TrimPrefix(text, []byte("\ufeff"))
 	p := &configParser{file: name, text: text, lines: indexKeys(text)}
 	var doc map[string]any
 	if len(p.lines.tables) > sectionsFrom {
@@ -298,7 +301,7 @@ func daemonSpec(t *table) launcher.Spec {
 // unlessUnknown is what a lookup's error says beyond "no such user":
 // "" when that is all, else ": " and the error (a getent that failed).
 func unlessUnknown(err error) string {
-	if errors.Is(err, userdb.ErrUnknown) && !strings.Contains(err.Error(), "getent") {
+	if errors.Is(err, userdb.ErrUnknown) && !errors.Is(err, userdb.ErrGetent) {
 		return ""
 	}
 	return ": " + err.Error()

@@ -135,8 +135,14 @@ func TestDecodeSectionsSameAsWhole(t *testing.T) {
 		"dotted":    {"daemon.a.command = [\"x\"]\n[daemon.b]\nenv.X = \"1\"\ncommand = [\"y\"]\n", true},
 		"inline":    {"[daemon]\na = { command = [\"x\"], env = { A = \"b\" } }\n[daemon.b]\ncommand = [\"y\"]\n", true},
 		"duplicate": {"[daemon.a]\ncommand = [\"x\"]\n[daemon.a]\ncommand = [\"y\"]\n", false},
-		"arrays":    {"[[daemon]]\nx = 1\n[[daemon]]\nx = 2\n", false},
-		"broken":    {"[daemon.a]\ncommand = [\"x\"\n[daemon.b]\n", false},
+		// The same table twice, its keys apart: merged, where the whole
+		// text is an error (a config of more than 32 tables took it).
+		"duplicate-apart":    {"[daemon.a]\ncommand = [\"x\"]\n[daemon.b]\ncommand = [\"y\"]\n[daemon.a]\nrestart = \"always\"\n", false},
+		"quoted-again":       {"[daemon.a]\ncommand = [\"x\"]\n[daemon.\"a\"]\nrestart = \"always\"\n", false},
+		"super-after":        {"[daemon.d3]\ncommand = [\"x\"]\n[daemon]\nd3.restart = \"always\"\n", false},
+		"dotted-then-header": {"[daemon.x]\ncommand = [\"x\"]\nenv.A = \"1\"\n[daemon.x.env]\nB = \"2\"\n", false},
+		"arrays":             {"[[daemon]]\nx = 1\n[[daemon]]\nx = 2\n", false},
+		"broken":             {"[daemon.a]\ncommand = [\"x\"\n[daemon.b]\n", false},
 	}
 	files, _ := filepath.Glob("testdata/*.txtar")
 	for _, f := range files {
@@ -188,6 +194,45 @@ func TestConfigManyDaemonsUnknownKey(t *testing.T) {
 	}
 	if _, err := parseConfig("many.toml", []byte(strings.ReplaceAll(sb.String(), "restrat", "restart"))); err != nil {
 		t.Fatalf("without the misspelling: %v", err)
+	}
+}
+
+// A user or group that does not exist is said to be so, whatever its
+// name (one with "getent" in it was taken for a getent that failed), and
+// one that getent would take for an option is unknown, not root.
+func TestConfigUnknownUser(t *testing.T) {
+	for _, tc := range []struct{ key, value, want string }{
+		{"user", "getent-missing-lt", `daemon.web.user: no user "getent-missing-lt" on this machine`},
+		{"group", "getentgrp-lt", `daemon.web.group: no group "getentgrp-lt" on this machine`},
+		{"user", "--", `daemon.web.user: no user "--" on this machine`},
+		{"user", "-0", `daemon.web.user: no user "-0" on this machine`},
+	} {
+		text := fmt.Sprintf("[daemon.web]\ncommand = [\"true\"]\n%s = %q\n", tc.key, tc.value)
+		_, err := parseConfig("u.toml", []byte(text))
+		if err == nil || !strings.HasSuffix(err.Error(), "u.toml:3: "+tc.want) {
+			t.Errorf("%s = %q: %v; want it to end %q", tc.key, tc.value, err, "u.toml:3: "+tc.want)
+		}
+	}
+}
+
+// A config that starts with a UTF-8 byte-order mark is the same config,
+// with the same lines in its errors.
+func TestConfigByteOrderMark(t *testing.T) {
+	text := "pid_dir = \"run\"\n[daemon.web]\ncommand = [\"true\"]\n"
+	plain, err := parseConfig("c.toml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked, err := parseConfig("c.toml", []byte("\ufeff"+text))
+	if err != nil {
+		t.Fatalf("with a byte-order mark: %v", err)
+	}
+	if diff := cmp.Diff(plain.daemons, marked.daemons); diff != "" {
+		t.Errorf("with a byte-order mark (-without +with):\n%s", diff)
+	}
+	_, err = parseConfig("c.toml", []byte("\ufeff"+text+"bogus = 1\n"))
+	if err == nil || !strings.Contains(err.Error(), "c.toml:4: daemon.web.bogus: unknown key") {
+		t.Errorf("an unknown key after a byte-order mark: %v, want it on line 4", err)
 	}
 }
 

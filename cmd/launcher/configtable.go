@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -147,7 +148,7 @@ func (t *table) unknownKeys() {
 		return
 	}
 	known := slices.Compact(slices.Sorted(slices.Values(t.asked)))
-	for k := range t.m {
+	for _, k := range slices.Sorted(maps.Keys(t.m)) { // several on one line: always in the same order
 		if _, ok := slices.BinarySearch(known, k); !ok {
 			t.fail(k, "unknown key%s", didYouMean(k, known, nil))
 		}
@@ -199,7 +200,8 @@ func (t *table) strMap(key string) map[string]string {
 		return nil
 	}
 	out := map[string]string{}
-	for k, x := range m {
+	for _, k := range slices.Sorted(maps.Keys(m)) { // problems in the same order every time
+		x := m[k]
 		s, ok := x.(string)
 		if !ok {
 			t.p.fail(append(slices.Clone(t.path), key, k), "want a string, not %s", describeValue(x))
@@ -488,6 +490,13 @@ func decodeSections(text []byte, k *keyLines) map[string]any {
 		if to < from {
 			return nil
 		}
+		// A part that opens a table the parts before made already (the same
+		// header twice, a header after dotted keys that made its table, or
+		// [daemon] after [daemon.web]) would merge where the whole text
+		// fails, or parses differently: decode the whole text then.
+		if i > 0 && tableAt(doc, k.tables[i-1].path) {
+			return nil
+		}
 		var part map[string]any
 		if err := toml.Unmarshal(text[from:to], &part); err != nil || !mergeTables(doc, part) {
 			return nil
@@ -495,6 +504,22 @@ func decodeSections(text []byte, k *keyLines) map[string]any {
 		from = to
 	}
 	return doc
+}
+
+// tableAt says whether doc has a table at path.
+func tableAt(doc map[string]any, path []string) bool {
+	var v any = doc
+	for _, key := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		if v, ok = m[key]; !ok {
+			return false
+		}
+	}
+	_, ok := v.(map[string]any)
+	return ok
 }
 
 // mergeTables merges src into dst: tables merge, and any other key that

@@ -30,6 +30,10 @@ import (
 // ErrUnknown: no such user or group, by name or number.
 var ErrUnknown = errors.New("unknown")
 
+// ErrGetent: getent could not say (it could not run, or failed); the
+// error wraps ErrUnknown too.
+var ErrGetent = errors.New("getent failed")
+
 // User is an account: its name, uid and primary gid.
 type User struct {
 	Name     string
@@ -135,8 +139,14 @@ type entry struct {
 
 // find returns the entry of file (the getent database db) whose name is
 // s, else whose id (third field) is s. want is the number of fields.
+//
+// No name starts with "-" (nor is a negative number an id): such an s is
+// unknown, and never reaches getent, which would take it for an option
+// ("--" alone made it list every account, root first). And whatever getent
+// answers must be the entry asked for, by name or by id written as s
+// is (it wraps 9223372036854775808 round to 0).
 func (db DB) find(file, database, s string, want int) (entry, error) {
-	if s == "" || strings.ContainsAny(s, ":\n") {
+	if s == "" || strings.HasPrefix(s, "-") || strings.ContainsAny(s, ":\n\x00") {
 		return entry{}, ErrUnknown
 	}
 	_, numErr := strconv.ParseUint(s, 10, 32)
@@ -168,7 +178,7 @@ func (db DB) find(file, database, s string, want int) (entry, error) {
 		return entry{}, err
 	}
 	f := strings.Split(strings.TrimSpace(strings.SplitN(out, "\n", 2)[0]), ":")
-	if len(f) < want {
+	if len(f) < want || f[0] != s && (numErr != nil || f[2] != s) {
 		return entry{}, ErrUnknown
 	}
 	return entry{fields: f, viaNSS: true}, nil
@@ -187,7 +197,7 @@ func (db DB) getent(database, key string) (string, error) {
 		if errors.As(err, &ee) && ee.ExitCode() == 2 {
 			return "", ErrUnknown
 		}
-		return "", fmt.Errorf("%w (getent %s: %v)", ErrUnknown, database, err)
+		return "", fmt.Errorf("%w, %w (getent %s: %v)", ErrUnknown, ErrGetent, database, err)
 	}
 	return string(out), nil
 }

@@ -41,6 +41,9 @@ case "$1 $2" in
 "group ldapgroup"|"group 6000") echo "ldapgroup:*:6000:ldapuser" ;;
 "initgroups ldapuser") echo "ldapuser              5000 6000" ;;
 "passwd broken") echo "broken:x" ;;
+"passwd 9223372036854775808") echo "root:x:0:0:root:/root:/bin/sh" ;; # glibc wraps it round
+"passwd other") echo "ldapuser:*:5000:5000:LDAP:/home/ldapuser:/bin/sh" ;; # not the one asked for
+"passwd --"|"passwd -i"|"group --") echo "root:x:0:0:root:/root:/bin/sh" ;; # an option, and a listing
 *) exit 2 ;;
 esac
 `, 0o755),
@@ -69,9 +72,17 @@ func TestLookupUser(t *testing.T) {
 			t.Errorf("LookupUser(%q) (-want +got):\n%s", tc.in, diff)
 		}
 	}
-	for _, in := range []string{"nobody-here", "4242", "", "web:x", "short", "+nisuser", "broken"} {
-		if u, err := db.LookupUser(in); !errors.Is(err, ErrUnknown) {
+	// Never root by accident: what getent would take for an option, a
+	// number it wraps round, an answer about another account, a NUL (which
+	// C would cut the name at), a negative id.
+	for _, in := range []string{"nobody-here", "4242", "", "web:x", "short", "+nisuser", "broken",
+		"--", "-i", "-0", "-1", "9223372036854775808", "other", "root\x00", "web\x00x"} {
+		u, err := db.LookupUser(in)
+		if !errors.Is(err, ErrUnknown) {
 			t.Errorf("LookupUser(%q) = %+v, %v; want ErrUnknown", in, u, err)
+		}
+		if errors.Is(err, ErrGetent) {
+			t.Errorf("LookupUser(%q): %v; getent did not fail, the user is unknown", in, err)
 		}
 	}
 }
@@ -83,8 +94,10 @@ func TestLookupGroup(t *testing.T) {
 			t.Errorf("LookupGroup(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	if g, err := db.LookupGroup("no-such-group"); !errors.Is(err, ErrUnknown) {
-		t.Errorf("LookupGroup(no-such-group) = %d, %v; want ErrUnknown", g, err)
+	for _, in := range []string{"no-such-group", "--", "-0", "ssl-cert\x00"} {
+		if g, err := db.LookupGroup(in); !errors.Is(err, ErrUnknown) {
+			t.Errorf("LookupGroup(%q) = %d, %v; want ErrUnknown", in, g, err)
+		}
 	}
 }
 
@@ -115,8 +128,8 @@ func TestNoGetent(t *testing.T) {
 	}
 	db.Getent = filepath.Join(t.TempDir(), "missing-getent")
 	_, err := db.LookupUser("ldapuser")
-	if !errors.Is(err, ErrUnknown) || !strings.Contains(err.Error(), "getent passwd") {
-		t.Errorf("LookupUser with a missing getent: %v, want ErrUnknown saying why", err)
+	if !errors.Is(err, ErrUnknown) || !errors.Is(err, ErrGetent) || !strings.Contains(err.Error(), "getent passwd") {
+		t.Errorf("LookupUser with a missing getent: %v, want ErrUnknown and ErrGetent saying why", err)
 	}
 }
 
