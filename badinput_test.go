@@ -74,6 +74,9 @@ func TestNewRejectsBadSpecs(t *testing.T) {
 		{"unknown-func", func(s *Spec) { s.Command, s.Func = nil, "nope" }, ErrBadSpec, `"nope"`},
 		{"bad-env", func(s *Spec) { s.Env = []string{"NOEQUALS"} }, ErrBadSpec, "NOEQUALS"},
 		{"unknown-user", func(s *Spec) { s.User = "no-such-user-xyz" }, ErrBadSpec, "no-such-user-xyz"},
+		// getent took these for options and answered with root's entry.
+		{"option-user", func(s *Spec) { s.User = "--" }, ErrBadSpec, `user "--": unknown`},
+		{"option-group", func(s *Spec) { s.Group = "-i" }, ErrBadSpec, `group "-i": unknown`},
 		{"pid-dir-under-file", func(s *Spec) { s.PIDDir = file + "/run" }, syscall.ENOTDIR, "new x:"},
 		{"pid-dir-group-writable", func(s *Spec) { s.PIDDir = dir + "/open" }, ErrUnsafe, dir + "/open"},
 		// New only looks: dirs that cannot be made fail at Start.
