@@ -435,18 +435,7 @@ func TestConcurrentAdds(t *testing.T) {
 // on purpose) sometimes runs the yielder again first: so most kills of 20,
 // where with no yield none is.
 func TestExitEventBeforeReplacementSpawn(t *testing.T) {
-	m := newManager(t, Options{Jitter: func() float64 { return 0 }})
-	spec := Spec{Name: "crash", Command: []string{"sleep", "600"}, StartSecs: -1,
-		Restart: RestartAlways, RestartDelay: time.Nanosecond, MaxRestartDelay: time.Nanosecond, MaxRestarts: -1}
-	if err := m.Add(spec); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(); err != nil {
-		t.Fatal(err)
-	}
-	d := daemonOf(m, "crash")
-	w := &watcher{t: t, m: m}
-	w.until("running", func() bool { return d.State() == Running })
+	m, d, _ := restartAtOnce(t)
 
 	var exitSeen, seenAtSpawn atomic.Bool
 	spawns := make(chan struct{}, 1)
@@ -517,6 +506,25 @@ func TestExitEventBeforeReplacementSpawn(t *testing.T) {
 	t.Logf("the exit event first in %d kills of %d", first, trials)
 }
 
+// restartAtOnce is a Manager of one running daemon, "crash", restarted at
+// once whenever it ends, and a watcher of it.
+func restartAtOnce(t *testing.T) (*Manager, *Daemon, *watcher) {
+	t.Helper()
+	m := newManager(t, Options{Jitter: func() float64 { return 0 }})
+	spec := Spec{Name: "crash", Command: []string{"sleep", "600"}, StartSecs: -1,
+		Restart: RestartAlways, RestartDelay: time.Nanosecond, MaxRestartDelay: time.Nanosecond, MaxRestarts: -1}
+	if err := m.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := daemonOf(m, "crash")
+	w := &watcher{t: t, m: m}
+	w.until("running", func() bool { return d.State() == Running })
+	return m, d, w
+}
+
 // ownerYields is how many times m's Polls yielded to a receiver of Events
 // before a spawn.
 func ownerYields(m *Manager) int {
@@ -531,18 +539,7 @@ func ownerYields(m *Manager) int {
 // else was runnable first). A receiver parked on Events is yielded to.
 func TestYieldOnlyToAWaitingReceiver(t *testing.T) {
 	t.Parallel()
-	m := newManager(t, Options{Jitter: func() float64 { return 0 }})
-	spec := Spec{Name: "crash", Command: []string{"sleep", "600"}, StartSecs: -1,
-		Restart: RestartAlways, RestartDelay: time.Nanosecond, MaxRestartDelay: time.Nanosecond, MaxRestarts: -1}
-	if err := m.Add(spec); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(); err != nil {
-		t.Fatal(err)
-	}
-	d := daemonOf(m, "crash")
-	w := &watcher{t: t, m: m}
-	w.until("running", func() bool { return d.State() == Running })
+	m, d, w := restartAtOnce(t)
 	for range 5 {
 		old := d.PID()
 		if err := d.Signal(syscall.SIGKILL); err != nil {
