@@ -256,7 +256,9 @@ func (d *Daemon) Events() <-chan Event {
 // Close releases the Daemon's fds and stops its goroutine; for a lone
 // Daemon it closes Events. It does not stop the process, which keeps
 // running and can be adopted by a new Daemon. A Daemon of a Manager is
-// closed by the Manager's Close or Remove.
+// closed by the Manager's Close or Remove. A closed Daemon's requests
+// (Start, Stop, Signal, ...) fail with ErrClosed, and its Poll does
+// nothing.
 func (d *Daemon) Close() error {
 	d.lock()
 	defer d.unlock()
@@ -321,8 +323,9 @@ func (d *Daemon) releaseKeeping() {
 // Errors: ErrDisabled, ErrZombie, ErrBusy (another controller is starting it
 // right now), ErrExec (the command cannot be executed; the state stays
 // Stopped, no file claims a process, and a start-failed note event carries
-// the same error), ErrUnsafe, ErrSymlink, or the system error of a dir that
-// cannot be made or written.
+// the same error), ErrUnsafe, ErrSymlink, ErrClosed (the Daemon or its
+// Manager was closed, or Remove took it out: nothing is done), or the
+// system error of a dir that cannot be made or written.
 func (d *Daemon) Start(data []byte) error {
 	d.lock()
 	defer d.unlock()
@@ -371,6 +374,9 @@ func (d *Daemon) Signal(sig syscall.Signal) error {
 	d.lock()
 	defer d.unlock()
 	d.own.waitSpawn(d)
+	if err := d.outOfService(); err != nil {
+		return &Error{Op: "signal", Daemon: d.spec.Name, Err: err}
+	}
 	if d.proc == nil || d.mainExited {
 		return &Error{Op: "signal", Daemon: d.spec.Name, Err: ErrNotRunning}
 	}
@@ -397,7 +403,7 @@ func (d *Daemon) errorf(op string, err error) error {
 func (d *Daemon) Poll(now time.Time) []Event {
 	d.lock()
 	defer d.unlock()
-	if d.own.closed && d.lone {
+	if d.outOfService() != nil {
 		return nil
 	}
 	if !d.lone {

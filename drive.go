@@ -9,6 +9,7 @@ package launcher
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"syscall"
@@ -30,13 +31,30 @@ func (d *Daemon) makeDirs() error {
 	return nil
 }
 
+// outOfService says why d takes no requests, nil while it does: it was
+// closed (its own Close, or its Manager's), or removed from its Manager.
+// A request then would run a round of an owner whose Events channel is
+// closed (a panic), or spawn a process that nobody watches. The caller
+// holds the lock.
+func (d *Daemon) outOfService() error {
+	switch {
+	case d.own.closed && !d.lone:
+		return errClosed
+	case d.own.closed || d.left && d.lone:
+		return fmt.Errorf("daemon is %w", ErrClosed)
+	case d.left:
+		return fmt.Errorf("daemon was removed from its Manager: %w", ErrClosed)
+	}
+	return nil
+}
+
 // request applies a caller's request. When another controller supervises
 // the daemon, a start, stop or restart is only written as an intent to
 // <name>.want; that supervisor carries it out and the state follows what
 // it does.
 func (d *Daemon) request(kind inputKind, data []byte, why Reason, now time.Time) error {
-	if d.own.closed && d.lone {
-		return errors.New("daemon is closed")
+	if err := d.outOfService(); err != nil {
+		return err
 	}
 	if kind == inStart || kind == inRestart {
 		if off, err := d.f.isDisabled(); off {

@@ -54,6 +54,10 @@ var (
 	ErrUnknownDaemon = errors.New("no such daemon")
 	// ErrUnsupported: the operation is not available on this platform.
 	ErrUnsupported = errors.New("not supported on this platform")
+	// ErrClosed: the Daemon, or the Manager it belongs to, was closed, or
+	// the Manager removed it (Remove): it takes no more requests. The
+	// process runs on; a new Daemon or Manager adopts it.
+	ErrClosed = errors.New("closed")
 )
 
 // Error is the error type of this package: the operation, the daemon it was

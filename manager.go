@@ -7,6 +7,7 @@ package launcher
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -118,7 +119,7 @@ func (m *Manager) Events() <-chan Event {
 	return m.own.events
 }
 
-var errClosed = errors.New("manager is closed")
+var errClosed = fmt.Errorf("manager is %w", ErrClosed)
 
 // Add puts a daemon under supervision: it checks spec and looks for its
 // process as New does (with the Manager's PIDDir and LogDir where spec has
@@ -198,7 +199,9 @@ func (m *Manager) Add(spec Spec) error {
 // up its lease at the next Poll: an Add of the same daemon before then (a
 // new spec for it) keeps supervising it, where another Manager standing by
 // would otherwise take it over in between. A daemon that another one names
-// in After cannot be removed. Errors: ErrUnknownDaemon, ErrBadSpec.
+// in After cannot be removed. The *Daemon that Daemon returned for it takes
+// no more requests (ErrClosed; an Add of the name makes a new one). Errors:
+// ErrUnknownDaemon, ErrBadSpec.
 func (m *Manager) Remove(name string) error {
 	m.init()
 	o := m.own

@@ -850,3 +850,74 @@ func TestReaddKeepsSeq(t *testing.T) {
 		t.Errorf("first event after the re-add has Seq %d, want %d: %v", got, last+1, w.events)
 	}
 }
+
+// A Daemon of a closed Manager, or one its Manager removed, refuses
+// requests with ErrClosed and its Poll does nothing: a round of a closed
+// Manager sent on its closed Events (a panic), a Start spawned a process
+// nobody watched, and a removed Daemon's events reused the Seqs of the
+// daemon added again under its name.
+func TestClosedOrRemovedDaemonRefuses(t *testing.T) {
+	t.Parallel()
+	requests := map[string]func(d *Daemon) error{
+		"start":      func(d *Daemon) error { return d.Start(nil) },
+		"restart":    func(d *Daemon) error { return d.Restart(nil) },
+		"stop":       func(d *Daemon) error { return d.Stop() },
+		"force-stop": func(d *Daemon) error { return d.ForceStop() },
+		"signal":     func(d *Daemon) error { return d.Signal(syscall.SIGCONT) },
+	}
+	for _, how := range []string{"closed", "removed"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			m := NewManager(Options{PIDDir: dir + "/run", LogDir: dir + "/log", EventBuffer: 1})
+			t.Cleanup(func() { m.Close() })
+			spec := testSpec(t, "x", "sleep")
+			spec.StartSecs = -1
+			if err := m.Add(spec); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Start(); err != nil {
+				t.Fatal(err)
+			}
+			d := daemonOf(m, "x")
+			w := &watcher{t: t, m: m}
+			w.until("running", func() bool { return d.State() == Running })
+			pid := d.PID()
+			t.Cleanup(func() { unix.Kill(pid, syscall.SIGKILL) }) // ours; a zombie once it is gone
+			if how == "closed" {
+				m.Close()
+			} else if err := m.Remove("x"); err != nil {
+				t.Fatal(err)
+			}
+			for name, req := range requests {
+				if err := req(d); !errors.Is(err, ErrClosed) {
+					t.Errorf("%s of a %s daemon: %v, want ErrClosed", name, how, err)
+				}
+			}
+			if evs := d.Poll(time.Now()); evs != nil {
+				t.Errorf("Poll of a %s daemon: %v, want nothing", how, evs)
+			}
+			if !pidExists(pid) {
+				t.Errorf("pid %d is gone: a request of a %s daemon acted on it", pid, how)
+			}
+			if how == "removed" {
+				// Added again: its events go on from the last Seq, once.
+				if err := m.Add(spec); err != nil {
+					t.Fatal(err)
+				}
+				again := daemonOf(m, "x")
+				if err := again.Stop(); err != nil {
+					t.Fatal(err)
+				}
+				w.until("stopped", func() bool { return again.State() == Stopped })
+				seen := map[uint64]bool{}
+				for _, ev := range w.events {
+					if ev.Daemon == "x" && seen[ev.Seq] {
+						t.Errorf("Seq %d twice: %v", ev.Seq, w.events)
+					}
+					seen[ev.Seq] = true
+				}
+			}
+		})
+	}
+}
