@@ -129,7 +129,15 @@ func (d *Daemon) find() found {
 		f.id = identity{PID: h, StartTicks: pst.startTicks, BootID: bootID(), PIDNS: pidNS(), LockFD: lockFD,
 			Started: startWallTime(pst.startTicks), Token: sp.Token, Command: d.spec.Command, Func: d.spec.Func}
 		f.hasID = true
-		if d.writable() {
+		// The spawner writes the records right after its exec. While it
+		// lives and its child is young, this is the moment between: its
+		// records are on their way, and a write here replaced them with
+		// what this controller can know (no time of readiness: a controller
+		// with a longer StartSecs then took the daemon for starting). The
+		// records are written here only for a spawner that died before
+		// writing them, or that has not for spawnerGrace.
+		spawning := sp.PID > 0 && pidExists(sp.PID) && time.Since(f.id.Started) < spawnerGrace
+		if d.writable() && !spawning {
 			if err := d.f.writeRecords(f.id); err != nil {
 				d.note("recovered pid %d, but cannot write its records: %v", h, err)
 			}
@@ -245,5 +253,9 @@ func (d *Daemon) adopt(now time.Time, f found) {
 // How often a busy lock is looked at again.
 const (
 	busyWaitMin = 2 * time.Millisecond
-	busyWaitMax = time.Second
+	// spawnerGrace is how long after its child's start a live spawner is
+	// left to write the child's records before another controller that
+	// found the child by its lock writes them.
+	spawnerGrace = 2 * time.Second
+	busyWaitMax  = time.Second
 )

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -377,5 +378,67 @@ func TestZombieNotAdopted(t *testing.T) {
 		if ev.PID == old {
 			t.Fatalf("the zombie was taken for the daemon: %v (events %v)", ev, w2.events)
 		}
+	}
+}
+
+// A controller that finds a daemon by its lock in the instant between the
+// spawner's exec and the spawner's records (the records still name the old
+// process) adopts it and leaves the records to the spawner, which is alive
+// and about to write them: its own write, racing the spawner's, replaced
+// the time of readiness with nothing, and a controller with a longer
+// StartSecs then took the daemon for starting.
+func TestRecoveryLeavesRecordsToALiveSpawner(t *testing.T) {
+	m := newManager(t, Options{Jitter: func() float64 { return 0 }})
+	dir := t.TempDir()
+	spec := Spec{Name: "r", Command: []string{"sleep", "600"}, StartSecs: -1, PIDDir: dir + "/run", LogDir: dir + "/log",
+		Restart: RestartAlways, RestartDelay: time.Nanosecond, MaxRestartDelay: time.Nanosecond, MaxRestarts: -1}
+	if err := m.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := daemonOf(m, "r")
+	w := &watcher{t: t, m: m}
+	w.until("running", func() bool { return d.State() == Running })
+	old := d.PID()
+
+	// The spawn of the replacement holds on after its exec while another
+	// controller comes (a CLI's New, say) and finds the child by its lock;
+	// the records are looked at then.
+	var inWindow identity
+	var found int
+	orig := spawnFunc
+	spawnFunc = func(r spawnRequest) (*process, error) {
+		p, err := orig(r)
+		if err != nil {
+			return p, err
+		}
+		if late, err := New(spec); err != nil {
+			t.Errorf("New while the spawner holds on: %v", err)
+		} else {
+			found = late.PID()
+			late.Close()
+		}
+		inWindow, _ = readIdentityFile(filepath.Join(dir, "run", "r.id"))
+		return p, err
+	}
+	t.Cleanup(func() { spawnFunc = orig })
+
+	if err := m.Restart("r"); err != nil {
+		t.Fatal(err)
+	}
+	w.until("replaced", func() bool { return d.State() == Running && d.PID() != old })
+	spawnFunc = orig
+	if found != d.PID() {
+		t.Fatalf("the controller that came while the spawner held on found pid %d, not the child %d", found, d.PID())
+	}
+	if inWindow.PID != old {
+		t.Errorf("while the spawner lived, before its records, the identity record names pid %d (the old %d, the new %d): another controller wrote it",
+			inWindow.PID, old, d.PID())
+	}
+	id, err := readIdentityFile(filepath.Join(dir, "run", "r.id"))
+	if err != nil || id.PID != d.PID() || id.Ready.IsZero() {
+		t.Errorf("the identity record after the restart: %+v, %v; want pid %d, with its time of readiness", id, err, d.PID())
 	}
 }
