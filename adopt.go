@@ -253,9 +253,10 @@ func (d *Daemon) adopt(now time.Time, f found) {
 // How often a busy lock is looked at again.
 const (
 	busyWaitMin = 2 * time.Millisecond
-	// spawnerGrace is how long after its child's start a live spawner is
-	// left to write the child's records before another controller that
-	// found the child by its lock writes them.
-	spawnerGrace = 2 * time.Second
-	busyWaitMax  = time.Second
+	busyWaitMax = time.Second
 )
+
+// spawnerGrace is how long after its child's start a live spawner is left
+// to write the child's records before another controller that found the
+// child by its lock writes them.
+const spawnerGrace = 2 * time.Second
