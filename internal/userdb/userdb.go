@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -88,7 +89,7 @@ func (db DB) LookupGroup(s string) (uint32, error) {
 func (db DB) Groups(u User) []uint32 {
 	var out []uint32
 	add := func(g uint32) {
-		if g != u.GID && !containsID(out, g) {
+		if g != u.GID && !slices.Contains(out, g) {
 			out = append(out, g)
 		}
 	}
@@ -108,27 +109,20 @@ func (db DB) Groups(u User) []uint32 {
 			}
 		}
 	}
-	if u.viaNSS && db.Getent != "" {
+	if u.viaNSS && db.Getent != "" && !strings.HasPrefix(u.Name, "-") {
 		// "name gid gid ...": initgroups is glibc's getent; elsewhere it
 		// fails, and the group file's memberships are what there is.
 		if out2, err := db.getent("initgroups", u.Name); err == nil {
-			for _, tok := range strings.Fields(out2)[1:] {
-				if g, err := strconv.ParseUint(tok, 10, 32); err == nil {
-					add(uint32(g))
+			if f := strings.Fields(out2); len(f) > 1 && f[0] == u.Name {
+				for _, tok := range f[1:] {
+					if g, err := strconv.ParseUint(tok, 10, 32); err == nil {
+						add(uint32(g))
+					}
 				}
 			}
 		}
 	}
 	return out
-}
-
-func containsID(ids []uint32, id uint32) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }
 
 // entry is one line of a passwd or group file, split at the colons.

@@ -41,6 +41,8 @@ case "$1 $2" in
 "group ldapgroup"|"group 6000") echo "ldapgroup:*:6000:ldapuser" ;;
 "initgroups ldapuser") echo "ldapuser              5000 6000" ;;
 "passwd broken") echo "broken:x" ;;
+"passwd emptygroups") echo "emptygroups:*:5001:5001::/:/bin/sh" ;;
+"initgroups emptygroups") ;; # exit 0, nothing said
 "passwd 9223372036854775808") echo "root:x:0:0:root:/root:/bin/sh" ;; # glibc wraps it round
 "passwd other") echo "ldapuser:*:5000:5000:LDAP:/home/ldapuser:/bin/sh" ;; # not the one asked for
 "passwd --"|"passwd -i"|"group --") echo "root:x:0:0:root:/root:/bin/sh" ;; # an option, and a listing
@@ -111,6 +113,13 @@ func TestGroups(t *testing.T) {
 	ldap, _ := db.LookupUser("ldapuser")
 	if diff := cmp.Diff([]uint32{6000, 7000}, db.Groups(ldap), sorted); diff != "" {
 		t.Errorf("Groups(ldapuser) from the file and getent (-want +got):\n%s", diff)
+	}
+	empty, err := db.LookupUser("emptygroups")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := db.Groups(empty); len(got) != 0 {
+		t.Errorf("Groups(emptygroups), getent initgroups saying nothing = %v, want none", got)
 	}
 	root, _ := db.LookupUser("root")
 	if got := db.Groups(root); len(got) != 0 {
