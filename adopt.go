@@ -23,6 +23,9 @@ type found struct {
 	leftovers []int // lock holders that are not the main process
 	busy      bool  // the lock is held by nobody we can find: a spawn under way
 	lock      lockState
+	// recordsLeft: recovered while its spawner lives, which writes its
+	// records; id is what to write if it has not by spawnerGrace.
+	recordsLeft bool
 }
 
 // find reads the records and the lock and proves which process, if any, is
@@ -136,8 +139,9 @@ func (d *Daemon) find() found {
 		// with a longer StartSecs then took the daemon for starting). The
 		// records are written here only for a spawner that died before
 		// writing them, or that has not for spawnerGrace.
-		spawning := sp.PID > 0 && pidExists(sp.PID) && time.Since(f.id.Started) < spawnerGrace
-		if d.writable() && !spawning {
+		if spawnerAlive(sp.PID) && time.Since(f.id.Started) < spawnerGrace {
+			f.recordsLeft = true // adopt looks again at the end of the grace
+		} else if d.writable() {
 			if err := d.f.writeRecords(f.id); err != nil {
 				d.note("recovered pid %d, but cannot write its records: %v", h, err)
 			}
@@ -209,6 +213,10 @@ func (d *Daemon) adopt(now time.Time, f found) {
 			d.proc.close()
 		}
 		d.proc, d.mainExited = f.proc, false
+		d.recordsDue, d.recovered = time.Time{}, identity{}
+		if f.recordsLeft {
+			d.recordsDue, d.recovered = f.id.Started.Add(spawnerGrace), f.id
+		}
 		d.genSeen = d.wantRec.Gen
 		d.startedHere, d.stoppedHere = false, false
 		d.outdated = f.hasID && (!slices.Equal(f.id.Command, d.spec.Command) || f.id.Func != d.spec.Func)
@@ -260,3 +268,35 @@ const (
 // to write the child's records before another controller that found the
 // child by its lock writes them.
 const spawnerGrace = 2 * time.Second
+
+// spawnerAlive says whether the process that the lock's spawner line names
+// lives (a zombie does not: it died, its parent has not reaped it).
+func spawnerAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	st, err := readProcStat(pid)
+	return err == nil && st.state != 'Z'
+}
+
+// recordsOverdue writes the records of a daemon recovered while its
+// spawner lived, if that spawner has not written them by spawnerGrace (it
+// died, or its write failed): they name the daemon's process, or nobody
+// finds it but by a scan of /proc.
+func (d *Daemon) recordsOverdue() {
+	id := d.recovered
+	d.recordsDue, d.recovered = time.Time{}, identity{}
+	if d.proc == nil || d.mainExited || d.proc.pid != id.PID || d.proc.start != id.StartTicks || !d.writable() {
+		return
+	}
+	if cur, err := readIdentityFile(d.f.id); err == nil && cur.PID == id.PID && cur.StartTicks == id.StartTicks {
+		return // the spawner wrote them
+	}
+	dev, ino, err := d.f.lockInode()
+	if err != nil || !holdsLock(id.PID, lockFD, dev, ino) {
+		return
+	}
+	if err := d.f.writeRecords(id); err != nil {
+		d.note("recovered pid %d, but cannot write its records: %v", id.PID, err)
+	}
+}

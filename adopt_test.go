@@ -442,3 +442,131 @@ func TestRecoveryLeavesRecordsToALiveSpawner(t *testing.T) {
 		t.Errorf("the identity record after the restart: %+v, %v; want pid %d, with its time of readiness", id, err, d.PID())
 	}
 }
+
+// A controller that adopted a daemon while its spawner lived, and left it
+// the records, writes them itself once spawnerGrace has passed without
+// them (the spawner died, or could not write): until then the records
+// named the old process, and only a fresh controller's scan of /proc found
+// the daemon.
+func TestRecoveredRecordsWrittenAfterGrace(t *testing.T) {
+	m := newManager(t, Options{Jitter: func() float64 { return 0 }})
+	dir := t.TempDir()
+	spec := Spec{Name: "r", Command: []string{"sleep", "600"}, StartSecs: -1, PIDDir: dir + "/run", LogDir: dir + "/log",
+		Restart: RestartAlways, RestartDelay: time.Nanosecond, MaxRestartDelay: time.Nanosecond, MaxRestarts: -1}
+	if err := m.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := daemonOf(m, "r")
+	w := &watcher{t: t, m: m}
+	w.until("running", func() bool { return d.State() == Running })
+	old := d.PID()
+
+	// The spawn holds on after its exec, as a spawner that hangs (or died)
+	// before its records would, while another controller adopts the child.
+	var byObserver identity
+	var waited time.Duration
+	orig := spawnFunc
+	spawnFunc = func(r spawnRequest) (*process, error) {
+		p, err := orig(r)
+		if err != nil {
+			return p, err
+		}
+		obs, err := New(spec)
+		if err != nil {
+			t.Errorf("New while the spawner holds on: %v", err)
+			return p, nil
+		}
+		defer obs.Close()
+		t0 := time.Now()
+		deadline := t0.Add(spawnerGrace + 10*time.Second)
+		for time.Now().Before(deadline) {
+			if byObserver, _ = readIdentityFile(filepath.Join(dir, "run", "r.id")); byObserver.PID == p.pid {
+				break
+			}
+			select {
+			case <-obs.Wake():
+				obs.Poll(time.Now())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		waited = time.Since(t0)
+		return p, nil
+	}
+	t.Cleanup(func() { spawnFunc = orig })
+
+	if err := m.Restart("r"); err != nil {
+		t.Fatal(err)
+	}
+	w.until("replaced", func() bool { return d.State() == Running && d.PID() != old })
+	spawnFunc = orig
+	if byObserver.PID != d.PID() {
+		t.Fatalf("the observer never wrote the records of pid %d (they name %d) in %v", d.PID(), byObserver.PID, waited)
+	}
+	if waited < spawnerGrace/2 {
+		t.Errorf("the observer wrote the records %v after it came: before the spawner's grace", waited)
+	}
+	if byObserver.Token == "" {
+		t.Errorf("the observer's record has no token (the spawner line's): %+v", byObserver)
+	}
+}
+
+// A controller watching a daemon whose replacement was spawned by another
+// controller that died before writing its records (they still name the
+// old process, and the lock's spawner line a new token) finds the new
+// process, and writes the records: it stayed a Zombie of the old process
+// with pid 0 for ever, the pid file naming a dead pid.
+func TestWatcherFindsReplacementOfDeadSpawner(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	spec := Spec{Name: "w", Command: []string{"sleep", "600"}, StartSecs: -1, PIDDir: dir + "/run", LogDir: dir + "/log"}
+	first, err := New(spec) // closed below: newDaemon's cleanup would stop it
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Start(nil); err != nil {
+		first.Close()
+		t.Fatal(err)
+	}
+	p1 := first.PID()
+	t.Cleanup(func() { unix.Kill(p1, syscall.SIGKILL); unix.Wait4(p1, nil, 0, nil) }) // our child
+	first.Close()
+	watch := newDaemon(t, spec)
+	if watch.PID() != p1 {
+		t.Fatalf("the watcher found pid %d, not %d: %+v", watch.PID(), p1, watch.Status())
+	}
+
+	// p1 dies (a zombie: its spawner, this test, does not reap it yet), and
+	// "another controller" spawns p2 holding the lock at fd 3, its spawner
+	// line naming p1 (dead) and a new token, and writes no records.
+	killPID(t, p1, syscall.SIGKILL)
+	waitFor(t, "pid "+strconv.Itoa(p1)+" a zombie", func() bool { st, err := readProcStat(p1); return err == nil && st.state == 'Z' },
+		func() string { return "" })
+	var lock *os.File
+	lock, err = os.OpenFile(filepath.Join(dir, "run", "w.lock"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatalf("the lock after pid %d died: %v", p1, err)
+	}
+	writeSpawner(int(lock.Fd()), spawner{PID: p1, Token: newToken()})
+	cmd := exec.Command("sleep", "600")
+	cmd.ExtraFiles = []*os.File{lock} // fd 3
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p2 := cmd.Process.Pid
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lock.Close() // p2 holds it now
+
+	waitFor(t, "the watcher on pid "+strconv.Itoa(p2), func() bool { watch.Poll(time.Now()); return watch.PID() == p2 },
+		func() string { return fmt.Sprintf("%+v", watch.Status()) })
+	if pid, _, err := readPIDFile(filepath.Join(dir, "run", "w.pid")); err != nil || pid != p2 {
+		t.Errorf("the pid file names %d (%v), want %d", pid, err, p2)
+	}
+}

@@ -71,6 +71,8 @@ type Daemon struct {
 	recDirty     bool      // rec changed this round: write it at the round's end (lease holder)
 	exitDirty    bool      // its daemon went this round, seen by its starter: record the exit
 	readyInID    procIdent // the process whose identity record, written here, says it was confirmed
+	recordsDue   time.Time // when to write the records of a daemon recovered while its spawner lived
+	recovered    identity  // ... what to write then
 	startedHere  bool      // the process was spawned by this Daemon (not adopted)
 	stoppedHere  bool      // ... or stopped by it, where no supervisor was: it logs and records the end
 	dirsMade     bool      // the pid and log dirs were made (or found) by a spawn

@@ -149,6 +149,9 @@ func (d *Daemon) drive(now time.Time, m mark) {
 	if !d.leaseLookAt.IsZero() && !now.Before(d.leaseLookAt) {
 		d.lookAtLease(now)
 	}
+	if !d.recordsDue.IsZero() && !now.Before(d.recordsDue) {
+		d.recordsOverdue()
+	}
 	if m&(markNotify|markReady) != 0 && d.notify != nil {
 		d.readReadiness(now)
 	}
@@ -395,7 +398,7 @@ func (d *Daemon) emit(now time.Time, from, to State, r Reason, exit *ExitStatus,
 // supervisor's restart.
 func (d *Daemon) nextDue() time.Time {
 	t := d.m.deadline()
-	for _, r := range []time.Time{d.exitRetry, d.busyRetry, d.leaseLookAt} {
+	for _, r := range []time.Time{d.exitRetry, d.busyRetry, d.leaseLookAt, d.recordsDue} {
 		if !r.IsZero() && (t.IsZero() || r.Before(t)) {
 			t = r
 		}

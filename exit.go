@@ -101,9 +101,15 @@ func (d *Daemon) checkGone(now time.Time) {
 		return
 	}
 	// Held. While the records still name the process that exited, what
-	// holds the lock is its leftovers: nothing to look for (no scan).
+	// holds the lock is its leftovers: nothing to look for (no scan) --
+	// unless the lock's spawner line has another token than the records:
+	// a new instance was spawned since, whose spawner has not written its
+	// records yet, or died before it could (a watcher stayed a Zombie of
+	// the old one for ever, the pid file naming a dead pid).
 	if id, err := readIdentityFile(d.f.id); err == nil && d.proc != nil && id.PID == d.proc.pid && id.StartTicks == d.proc.start {
-		return
+		if sp, err := d.f.readSpawner(); err != nil || sp.Token == "" || sp.Token == id.Token {
+			return
+		}
 	}
 	if f := d.find(); f.proc != nil && (d.proc == nil || f.proc.pid != d.proc.pid) {
 		d.adopt(now, f)

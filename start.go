@@ -185,6 +185,7 @@ func (d *Daemon) spawnNow(now time.Time) error {
 		d.proc.close()
 	}
 	d.proc, d.mainExited = p, false
+	d.recordsDue, d.recovered = time.Time{}, identity{}
 	d.genSeen = d.wantRec.Gen
 	d.startedHere, d.stoppedHere, d.outdated = true, false, false
 	d.statusText = ""
