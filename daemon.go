@@ -249,8 +249,11 @@ func (d *Daemon) Wake() <-chan struct{} {
 func (d *Daemon) Events() <-chan Event {
 	d.lock()
 	defer d.unlock()
-	if d.own.events == nil && !d.own.closed {
+	if d.own.events == nil {
 		d.own.events = make(chan Event, 64)
+		if d.own.closed { // asked for after Close: closed too, so a range ends
+			close(d.own.events)
+		}
 	}
 	return d.own.events
 }

@@ -207,6 +207,9 @@ func (m *Manager) Remove(name string) error {
 	o := m.own
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.closed {
+		return &Error{Op: "remove", Daemon: name, Err: errClosed}
+	}
 	d := m.byName[name]
 	for d != nil && d.spawning {
 		o.spawnDone.Wait()
@@ -428,7 +431,14 @@ func (m *Manager) each(op string, names []string, fn func(*Daemon, time.Time) er
 		o.mu.Lock()
 		defer o.mu.Unlock()
 		o.waitSpawn(d)
-		if o.closed || m.byName[d.Name()] != d {
+		switch {
+		case o.closed: // by another goroutine, while an earlier one spawned
+			errs = append(errs, &Error{Op: op, Daemon: d.Name(), Err: errClosed})
+			return
+		case m.byName[d.Name()] != d: // removed meanwhile (and maybe added again)
+			if len(names) > 0 { // named: not done, say so; "all" is who is left
+				errs = append(errs, &Error{Op: op, Daemon: d.Name(), Err: detail(ErrUnknownDaemon, "removed while the request ran")})
+			}
 			return
 		}
 		o.openSpawn = d   // its spawn releases the lock: Status and Poll go on meanwhile

@@ -921,3 +921,52 @@ func TestClosedOrRemovedDaemonRefuses(t *testing.T) {
 		})
 	}
 }
+
+// What Close and Remove leave says so: a Start of named daemons, one of
+// which another goroutine removes while an earlier one spawns, fails for
+// that one (it returned nil, and the daemon was never started); Remove
+// after Close is ErrClosed; a lone Daemon's Events asked for after its
+// Close is a closed channel (nil: a range over it blocked for ever).
+func TestCloseAndRemoveSaySo(t *testing.T) {
+	m := newManager(t, Options{})
+	for _, n := range []string{"a", "b"} {
+		spec := testSpec(t, n, "")
+		spec.Command, spec.StartSecs = []string{"sleep", "600"}, -1
+		if err := m.Add(spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	orig := spawnFunc
+	spawnFunc = func(r spawnRequest) (*process, error) {
+		spawnFunc = orig
+		if err := m.Remove("b"); err != nil { // the Manager's lock is released during a's spawn
+			t.Errorf("Remove(b) during a's spawn: %v", err)
+		}
+		return orig(r)
+	}
+	t.Cleanup(func() { spawnFunc = orig })
+	err := m.Start("a", "b")
+	if !errors.Is(err, ErrUnknownDaemon) || !strings.Contains(err.Error(), "start b:") {
+		t.Errorf("Start(a, b) with b removed during it: %v, want b's ErrUnknownDaemon", err)
+	}
+	if a := daemonOf(m, "a"); a.State() == Stopped {
+		t.Errorf("a was not started: %+v", a.Status())
+	}
+
+	closed := NewManager(Options{PIDDir: t.TempDir(), LogDir: t.TempDir()})
+	closed.Close()
+	if err := closed.Remove("x"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Remove after Close: %v, want ErrClosed", err)
+	}
+
+	lone := newDaemon(t, testSpec(t, "lone", "sleep"))
+	lone.Close()
+	select {
+	case ev, ok := <-lone.Events():
+		if ok {
+			t.Errorf("Events after Close gave %v", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("Events asked for after Close is not closed")
+	}
+}
