@@ -388,19 +388,8 @@ func TestZombieNotAdopted(t *testing.T) {
 // the time of readiness with nothing, and a controller with a longer
 // StartSecs then took the daemon for starting.
 func TestRecoveryLeavesRecordsToALiveSpawner(t *testing.T) {
-	m := newManager(t, Options{Jitter: func() float64 { return 0 }})
-	dir := t.TempDir()
-	spec := Spec{Name: "r", Command: []string{"sleep", "600"}, StartSecs: -1, PIDDir: dir + "/run", LogDir: dir + "/log",
-		Restart: RestartAlways, RestartDelay: time.Nanosecond, MaxRestartDelay: time.Nanosecond, MaxRestarts: -1}
-	if err := m.Add(spec); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(); err != nil {
-		t.Fatal(err)
-	}
-	d := daemonOf(m, "r")
-	w := &watcher{t: t, m: m}
-	w.until("running", func() bool { return d.State() == Running })
+	m, d, w := restartAtOnce(t)
+	spec, idFile := d.Spec(), d.f.id
 	old := d.PID()
 
 	// The spawn of the replacement holds on after its exec while another
@@ -420,12 +409,12 @@ func TestRecoveryLeavesRecordsToALiveSpawner(t *testing.T) {
 			found = late.PID()
 			late.Close()
 		}
-		inWindow, _ = readIdentityFile(filepath.Join(dir, "run", "r.id"))
+		inWindow, _ = readIdentityFile(idFile)
 		return p, err
 	}
 	t.Cleanup(func() { spawnFunc = orig })
 
-	if err := m.Restart("r"); err != nil {
+	if err := m.Restart("crash"); err != nil {
 		t.Fatal(err)
 	}
 	w.until("replaced", func() bool { return d.State() == Running && d.PID() != old })
@@ -437,7 +426,7 @@ func TestRecoveryLeavesRecordsToALiveSpawner(t *testing.T) {
 		t.Errorf("while the spawner lived, before its records, the identity record names pid %d (the old %d, the new %d): another controller wrote it",
 			inWindow.PID, old, d.PID())
 	}
-	id, err := readIdentityFile(filepath.Join(dir, "run", "r.id"))
+	id, err := readIdentityFile(idFile)
 	if err != nil || id.PID != d.PID() || id.Ready.IsZero() {
 		t.Errorf("the identity record after the restart: %+v, %v; want pid %d, with its time of readiness", id, err, d.PID())
 	}
@@ -449,19 +438,8 @@ func TestRecoveryLeavesRecordsToALiveSpawner(t *testing.T) {
 // named the old process, and only a fresh controller's scan of /proc found
 // the daemon.
 func TestRecoveredRecordsWrittenAfterGrace(t *testing.T) {
-	m := newManager(t, Options{Jitter: func() float64 { return 0 }})
-	dir := t.TempDir()
-	spec := Spec{Name: "r", Command: []string{"sleep", "600"}, StartSecs: -1, PIDDir: dir + "/run", LogDir: dir + "/log",
-		Restart: RestartAlways, RestartDelay: time.Nanosecond, MaxRestartDelay: time.Nanosecond, MaxRestarts: -1}
-	if err := m.Add(spec); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(); err != nil {
-		t.Fatal(err)
-	}
-	d := daemonOf(m, "r")
-	w := &watcher{t: t, m: m}
-	w.until("running", func() bool { return d.State() == Running })
+	m, d, w := restartAtOnce(t)
+	spec, idFile := d.Spec(), d.f.id
 	old := d.PID()
 
 	// The spawn holds on after its exec, as a spawner that hangs (or died)
@@ -483,7 +461,7 @@ func TestRecoveredRecordsWrittenAfterGrace(t *testing.T) {
 		t0 := time.Now()
 		deadline := t0.Add(spawnerGrace + 10*time.Second)
 		for time.Now().Before(deadline) {
-			if byObserver, _ = readIdentityFile(filepath.Join(dir, "run", "r.id")); byObserver.PID == p.pid {
+			if byObserver, _ = readIdentityFile(idFile); byObserver.PID == p.pid {
 				break
 			}
 			select {
@@ -497,7 +475,7 @@ func TestRecoveredRecordsWrittenAfterGrace(t *testing.T) {
 	}
 	t.Cleanup(func() { spawnFunc = orig })
 
-	if err := m.Restart("r"); err != nil {
+	if err := m.Restart("crash"); err != nil {
 		t.Fatal(err)
 	}
 	w.until("replaced", func() bool { return d.State() == Running && d.PID() != old })
