@@ -40,7 +40,7 @@ func (d *Daemon) outOfService() error {
 	switch {
 	case d.own.closed && !d.lone:
 		return errClosed
-	case d.own.closed || d.left && d.lone:
+	case d.own.closed: // a lone Daemon's Close (it takes the Daemon out too)
 		return fmt.Errorf("daemon is %w", ErrClosed)
 	case d.left:
 		return fmt.Errorf("daemon was removed from its Manager: %w", ErrClosed)
