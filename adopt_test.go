@@ -509,7 +509,7 @@ func TestWatcherFindsReplacementOfDeadSpawner(t *testing.T) {
 		t.Fatal(err)
 	}
 	p1 := first.PID()
-	t.Cleanup(func() { unix.Kill(p1, syscall.SIGKILL); unix.Wait4(p1, nil, 0, nil) }) // our child
+	killAtCleanup(t, p1)
 	first.Close()
 	watch := newDaemon(t, spec)
 	if watch.PID() != p1 {

@@ -284,6 +284,25 @@ func testSpec(t *testing.T, name, fn string) Spec {
 		StartSecs: 50 * time.Millisecond, StopTimeout: 5 * time.Second}
 }
 
+// killAtCleanup kills pid, a process the test started, at the test's end,
+// through a pidfd taken now, while it is ours and alive: by then something
+// may have reaped it and its pid may be another process's. The same pidfd
+// reaps it where this process is its parent and nobody else did (its
+// controller was closed), so no zombie is left, and never another child.
+func killAtCleanup(t *testing.T, pid int) {
+	t.Helper()
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		t.Fatalf("pidfd_open(%d): %v", pid, err)
+	}
+	t.Cleanup(func() {
+		unix.PidfdSendSignal(pidfd, syscall.SIGKILL, nil, 0)
+		var info unix.Siginfo
+		unix.Waitid(unix.P_PIDFD, pidfd, &info, unix.WEXITED, nil)
+		unix.Close(pidfd)
+	})
+}
+
 // newDaemon makes a Daemon and registers a cleanup that kills whatever
 // process it started, by pid (through its pidfd), and reaps it.
 func newDaemon(t *testing.T, spec Spec) *Daemon {

@@ -883,7 +883,7 @@ func TestClosedOrRemovedDaemonRefuses(t *testing.T) {
 			w := &watcher{t: t, m: m}
 			w.until("running", func() bool { return d.State() == Running })
 			pid := d.PID()
-			t.Cleanup(func() { unix.Kill(pid, syscall.SIGKILL) }) // ours; a zombie once it is gone
+			killAtCleanup(t, pid) // in the removed case the daemon added again stops and reaps it
 			if how == "closed" {
 				m.Close()
 			} else if err := m.Remove("x"); err != nil {
