@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -91,7 +92,8 @@ type Daemon struct {
 	logSeenAt    time.Time
 	logRate      float64 // ... and how fast it grows, in bytes per second
 	snapMu       sync.Mutex
-	snap         snap // what Status shows, as of the last request or round (publish)
+	snap         snap        // what Status shows, as of the last request or round (publish)
+	disabled     atomic.Bool // <name>.disabled exists, as of the last look (Status shows it)
 }
 
 // New checks spec and looks for a process of this daemon started earlier
@@ -156,6 +158,7 @@ func makeDaemon(spec Spec, o *owner, lone bool, seq uint64) (*Daemon, error) {
 	now := time.Now()
 	d.readWant()
 	d.readRecord()
+	d.readDisabled()
 	f := d.find()
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -202,17 +205,35 @@ func (d *Daemon) IsRunning() bool {
 	return d.proc != nil && !d.mainExited && d.proc.alive()
 }
 
-// IsEnabled reports whether the daemon is enabled (no <name>.disabled).
+// IsEnabled reports whether the daemon is enabled (no <name>.disabled),
+// looking at the file now (Status says what the last Poll saw). Safe for
+// concurrent use.
 func (d *Daemon) IsEnabled() bool {
 	off, _ := d.f.isDisabled()
 	return !off
+}
+
+// markDisabled writes or removes <name>.disabled (Disable, Enable, and
+// the Manager's), and Status says so at once.
+func (d *Daemon) markDisabled(off bool) error {
+	err := d.f.setDisabled(off)
+	if err == nil {
+		d.disabled.Store(off)
+	}
+	return err
+}
+
+// readDisabled looks whether <name>.disabled exists, for Status.
+func (d *Daemon) readDisabled() {
+	off, _ := d.f.isDisabled()
+	d.disabled.Store(off)
 }
 
 // Disable creates <name>.disabled: Start refuses with ErrDisabled until
 // Enable, and supervisors do not restart the daemon. A running process is
 // not stopped. Errors: the system error of a pid dir that cannot be written.
 func (d *Daemon) Disable() error {
-	if err := d.f.setDisabled(true); err != nil {
+	if err := d.markDisabled(true); err != nil {
 		return &Error{Op: "disable", Daemon: d.spec.Name, Err: err}
 	}
 	return nil
@@ -220,7 +241,7 @@ func (d *Daemon) Disable() error {
 
 // Enable removes <name>.disabled. Errors: as Disable's.
 func (d *Daemon) Enable() error {
-	if err := d.f.setDisabled(false); err != nil {
+	if err := d.markDisabled(false); err != nil {
 		return &Error{Op: "enable", Daemon: d.spec.Name, Err: err}
 	}
 	return nil

@@ -189,6 +189,9 @@ func (d *Daemon) refresh(now time.Time) {
 	if k&fileReady != 0 && d.notify != nil {
 		d.readReadiness(now)
 	}
+	if k&fileDisabled != 0 {
+		d.readDisabled()
+	}
 	if k&fileLog != 0 {
 		d.checkLog(now)
 	}

@@ -66,6 +66,7 @@ type Manager struct {
 	byName  map[string]*Daemon
 	waiting map[string][]*Daemon // names in After not added yet, and who names them
 	order   []*Daemon            // in Add order: every daemon after those it names in After
+	sorted  []*Daemon            // by name, for Daemons and Status (a sort there took 0.1 ms with 10 000)
 	sv      map[*Daemon]*supervision
 	// Leases of removed daemons, kept until the next Poll: a Remove and
 	// Add of the same daemon (a reload of its new spec) keeps supervising
@@ -183,6 +184,8 @@ func (m *Manager) Add(spec Spec) error {
 	m.names.Lock()
 	m.byName[spec.Name] = d
 	m.order = append(m.order, d)
+	i, _ := slices.BinarySearchFunc(m.sorted, spec.Name, func(x *Daemon, name string) int { return strings.Compare(x.Name(), name) })
+	m.sorted = slices.Insert(m.sorted, i, d)
 	m.names.Unlock()
 	o.roles.Add(1)
 	delete(m.lastSeq, spec.Name)
@@ -232,6 +235,7 @@ func (m *Manager) Remove(name string) error {
 	delete(m.byName, name)
 	delete(m.sv, d)
 	m.order = slices.DeleteFunc(m.order, func(x *Daemon) bool { return x == d })
+	m.sorted = slices.DeleteFunc(m.sorted, func(x *Daemon) bool { return x == d })
 	m.names.Unlock()
 	o.roles.Add(1)
 	d.releaseKeeping()
@@ -312,10 +316,8 @@ func (m *Manager) daemon(name string) *Daemon {
 func (m *Manager) Daemons() []*Daemon {
 	m.init()
 	m.names.RLock()
-	ds := slices.Clone(m.order)
-	m.names.RUnlock()
-	slices.SortFunc(ds, func(a, b *Daemon) int { return strings.Compare(a.Name(), b.Name()) })
-	return ds
+	defer m.names.RUnlock()
+	return slices.Clone(m.sorted)
 }
 
 // pick returns the named daemons, or all of them in order when names is
@@ -512,18 +514,24 @@ func (m *Manager) Close() error {
 	return nil
 }
 
-// Status returns a snapshot of every daemon, sorted by name: each as its
-// Daemon's Status gives it, so it never waits for a Poll or request under
-// way either. It reads each running daemon's /proc stat, so it costs time
-// in proportion to the number of daemons (about 10 µs each), holding no
-// lock meanwhile. Safe for concurrent use.
+// Status returns a snapshot of every daemon, sorted by name, as of the
+// last Poll or request, like each Daemon's Status: it never waits for one
+// under way either. It makes no system call: the usage that Daemon.Status
+// reads at the call (CPUTime, RSS, and TreeCPU, TreeMemory, TreeProcs) is
+// left unread here (zero, and -1), so that it stays a copy of memory with
+// thousands of daemons; ask each Daemon for its usage. Safe for concurrent
+// use.
 func (m *Manager) Status() []Status {
 	m.init()
 	ds := m.Daemons()
-	out := make([]Status, 0, len(ds))
+	out := make([]Status, len(ds))
 	now := time.Now()
-	for _, d := range ds {
-		out = append(out, d.current().status(d.IsEnabled(), now))
+	for i, d := range ds {
+		// What the last round or request published: each of them
+		// publishes what it changed, so this is what the owner's mutex
+		// would show too when free (no TryLock and publish per daemon,
+		// which cost 0.7 ms more with 10 000).
+		d.publishedInto(&out[i], now)
 	}
 	return out
 }

@@ -19,18 +19,20 @@ type Status struct {
 	PID      int         // the main process, 0 when there is none
 	Since    time.Time   // when it entered State (zero before the first transition)
 	LastExit *ExitStatus // the last exit seen here or by the supervisor (nil: none, or unknown)
-	Enabled  bool
+	Enabled  bool        // no <name>.disabled, as of the last Poll or Enable/Disable here
 	// StatusText is the last STATUS= the daemon sent (ReadyNotify).
 	StatusText string
 	// Uptime is how long it has been running (Running only).
 	Uptime time.Duration
 	// CPUTime (user + system) and RSS (bytes) of the main process, read
-	// from /proc; zero when there is no process.
+	// from /proc by Daemon.Status; zero when there is no process, and in
+	// Manager.Status, which reads nothing.
 	CPUTime time.Duration
 	RSS     int64
 	// TreeCPU, TreeMemory (bytes) and TreeProcs are the usage of the
 	// daemon's whole cgroup (KillCgroup): CPU time, memory.current,
-	// pids.current. -1 where unknown (no cgroup, or no such controller).
+	// pids.current, read by Daemon.Status. -1 where unknown (no cgroup, no
+	// such controller, or not read: Manager.Status).
 	TreeCPU    time.Duration
 	TreeMemory int64
 	TreeProcs  int64
@@ -55,11 +57,21 @@ type Status struct {
 // Status returns a snapshot of the daemon as of the last Poll or request.
 // It never waits for a Poll or request under way (another goroutine's
 // spawn, records being written): it then answers with what the last one
-// that ended left. CPUTime, RSS, the tree's usage, Enabled and Uptime are
-// read at the call. Safe for concurrent use.
+// that ended left. CPUTime, RSS and the tree's usage are read at the call
+// (/proc/<pid>/stat, and the cgroup's files with KillCgroup), with no lock
+// held; Uptime is counted to now. Safe for concurrent use.
 func (d *Daemon) Status() Status {
-	enabled := d.IsEnabled()
-	return d.current().status(enabled, time.Now())
+	s := d.current()
+	st := s.st
+	d.complete(&st, time.Now())
+	if st.PID != 0 {
+		if ps, err := readProcStat(st.PID); err == nil && ps.startTicks == s.start {
+			st.CPUTime = time.Duration(ps.cpuTicks) * (time.Second / clockTicks)
+			st.RSS = ps.rssPages * int64(os.Getpagesize())
+		}
+	}
+	treeUsage(s.tree, &st)
+	return st
 }
 
 // snap is what Status shows of a daemon but what is read at the call.
@@ -108,22 +120,25 @@ func (d *Daemon) current() snap {
 	return d.snap
 }
 
-// status completes s with what is read at the call; no lock is held.
-func (s snap) status(enabled bool, now time.Time) Status {
-	st := s.st
-	st.Enabled = enabled
+// publishedInto copies the Status of d's snap, as the last round, request
+// or New published it, into st, and completes it (no usage read).
+func (d *Daemon) publishedInto(st *Status, now time.Time) {
+	d.snapMu.Lock()
+	*st = d.snap.st
+	d.snapMu.Unlock()
+	d.complete(st, now)
+}
+
+// complete fills in what changes without an event: the enabled mark, the
+// uptime, a restart time passed. The usage is left unread (zero, and -1
+// for the tree's).
+func (d *Daemon) complete(st *Status, now time.Time) {
+	st.Enabled = !d.disabled.Load()
 	if !st.NextRestart.After(now) {
 		st.NextRestart = time.Time{}
-	}
-	if st.PID != 0 {
-		if ps, err := readProcStat(st.PID); err == nil && ps.startTicks == s.start {
-			st.CPUTime = time.Duration(ps.cpuTicks) * (time.Second / clockTicks)
-			st.RSS = ps.rssPages * int64(os.Getpagesize())
-		}
 	}
 	if st.State == Running && !st.Since.IsZero() {
 		st.Uptime = now.Sub(st.Since)
 	}
-	treeUsage(s.tree, &st)
-	return st
+	st.TreeCPU, st.TreeMemory, st.TreeProcs = -1, -1, -1
 }

@@ -386,9 +386,6 @@ func (d *Daemon) signalMain(sig syscall.Signal) error {
 	return d.proc.signal(sig)
 }
 
-// markDisabled writes or removes <name>.disabled (Manager.Enable, Disable).
-func (d *Daemon) markDisabled(off bool) error { return d.f.setDisabled(off) }
-
 // setWant records in <name>.want what d is wanted to be (a restart, when
 // bump, is a new generation) and makes it what d's supervision acts on.
 func (d *Daemon) setWant(up, quiet bool) error {

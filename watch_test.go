@@ -56,8 +56,8 @@ func TestWatchedDirSeenAtOnce(t *testing.T) {
 				waitState(t, b, Stopped)
 				return nil
 			}, func() bool { return a.State() == Stopped }),
-			seen("disable", b.Disable, func() bool { return !a.IsEnabled() }),
-			seen("enable", b.Enable, func() bool { return a.IsEnabled() }))
+			seen("disable", func() error { return enabledAfter(b, b.Disable, false) }, func() bool { return !a.Status().Enabled }),
+			seen("enable", func() error { return enabledAfter(b, b.Enable, true) }, func() bool { return a.Status().Enabled }))
 	}
 	b.Start(nil)
 	old := b.PID()
@@ -75,6 +75,18 @@ func TestWatchedDirSeenAtOnce(t *testing.T) {
 	if median > max(10*time.Millisecond, 5*floor) {
 		t.Fatalf("a change took %v (median) to be seen, the floor %v; all: %v", median, floor, took)
 	}
+}
+
+// enabledAfter does change (d's Enable or Disable) and checks that d's
+// Status says so at once, before any Poll.
+func enabledAfter(d *Daemon, change func() error, want bool) error {
+	if err := change(); err != nil {
+		return err
+	}
+	if got := d.Status().Enabled; got != want {
+		return fmt.Errorf("Status says enabled %v right after, want %v", got, want)
+	}
+	return nil
 }
 
 // inotifyFloor is the median time from a rename in a watched dir to a

@@ -30,10 +30,11 @@ func (c *cli) status(names []string) error {
 	m.Poll(time.Now())
 	var rows []launcher.Status
 	allRunning := true
-	for _, st := range m.Status() {
-		if len(names) > 0 && !slices.Contains(names, st.Name) {
+	for _, d := range m.Daemons() {
+		if len(names) > 0 && !slices.Contains(names, d.Name()) {
 			continue
 		}
+		st := d.Status() // with its usage, which Manager.Status leaves unread
 		rows = append(rows, st)
 		allRunning = allRunning && st.State == launcher.Running
 	}
