@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/proclauncher/launcher"
+	"golang.org/x/sys/unix"
 )
 
 // These tests run `launcher up` as its own process: the test binary, which
@@ -522,5 +524,94 @@ func TestShutdownPrintsEveryEnd(t *testing.T) {
 		if !regexp.MustCompile(fmt.Sprintf(`(?m)d%02d (stopping|zombie) → stopped`, i)).MatchString(out.String()) {
 			t.Errorf("no stop of d%02d printed; output:\n%s", i, out.String())
 		}
+	}
+}
+
+// crashLoopTOML is a daemon that exits at once and is restarted at once,
+// for ever: three event lines a restart.
+const crashLoopTOML = `pid_dir = "run"
+log_dir = "log"
+
+[daemon.crasher]
+command = ["sh", "-c", "exit 1"]
+start_secs = "1ms"
+restart = "always"
+restart_delay = "1ms"
+max_restart_delay = "1ms"
+max_restarts = 1000
+restart_window = "1h"
+`
+
+// restartsOf reads a daemon's restarts count from `launcher status --json`.
+func restartsOf(t *testing.T, cfg, name string) int {
+	var b bytes.Buffer
+	run([]string{"-c", cfg, "status", "--json", name}, &b, &b)
+	var rows []launcher.Status
+	if err := json.Unmarshal(b.Bytes(), &rows); err != nil || len(rows) != 1 {
+		return -1
+	}
+	return rows[0].Restarts
+}
+
+// up's output never holds up its supervision: with its stdout and stderr
+// a pipe nobody reads (4 KiB of room, some 25 restarts' events) it goes on
+// restarting a crashing daemon, and with a pipe nobody will read again
+// (closed: SIGPIPE, which killed it) too; SIGTERM still ends it.
+func TestUpOutputNeverHoldsItUp(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		closed bool
+	}{{"unread", false}, {"closed", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := filepath.Join(dir, "launcher.toml")
+			if err := os.WriteFile(cfg, []byte(crashLoopTOML), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			if _, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
+				t.Fatal(err)
+			}
+			if tc.closed {
+				r.Close()
+			} else {
+				defer r.Close()
+			}
+			cmd := exec.Command("launcher", "-c", cfg, "up")
+			cmd.Stdout, cmd.Stderr = w, w
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if cmd.ProcessState == nil {
+					cmd.Process.Kill()
+					cmd.Wait()
+				}
+				var b bytes.Buffer
+				run([]string{"-c", cfg, "force-stop", "--wait", "--timeout", "10s"}, &b, &b)
+			})
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			deadline := time.After(30 * time.Second)
+			for n := 0; n < 100; n = restartsOf(t, cfg, "crasher") {
+				select {
+				case err := <-exited:
+					t.Fatalf("up ended (%v) after %d restarts", err, n)
+				case <-deadline:
+					t.Fatalf("%d restarts after 30s: up is held up by its output", n)
+				case <-time.After(10 * time.Millisecond): // a poll interval: status decides
+				}
+			}
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(20 * time.Second):
+				t.Fatal("up still runs 20s after SIGTERM")
+			}
+		})
 	}
 }
