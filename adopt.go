@@ -48,7 +48,7 @@ func (d *Daemon) find() found {
 		// Nothing ever held it: whatever the records say is stale.
 		switch {
 		case pidErr == nil || idErr == nil:
-			d.note("%s names a process, but no daemon ever held %s: stale, never signalled", d.f.pid, d.f.lock)
+			d.note("%s names a process, but no daemon ever held %s: stale, never signalled", d.f.pidPath(), d.f.lockPath())
 		case !errors.Is(pidErr, os.ErrNotExist):
 			d.note("%v", pidErr)
 		case !errors.Is(idErr, os.ErrNotExist):
@@ -66,7 +66,7 @@ func (d *Daemon) find() found {
 	case idErr == nil:
 		cand, f.id, f.hasID = id.PID, id, true
 		if pidErr == nil && pid != id.PID {
-			d.note("%s names pid %d, %s pid %d", d.f.pid, pid, d.f.id, id.PID)
+			d.note("%s names pid %d, %s pid %d", d.f.pidPath(), pid, d.f.idPath(), id.PID)
 		}
 	case pidErr == nil:
 		cand = pid
@@ -213,9 +213,10 @@ func (d *Daemon) adopt(now time.Time, f found) {
 			d.proc.close()
 		}
 		d.proc, d.mainExited = f.proc, false
-		d.recordsDue, d.recovered = time.Time{}, identity{}
+		d.recordsDue, d.recovered = time.Time{}, nil
 		if f.recordsLeft {
-			d.recordsDue, d.recovered = f.id.Started.Add(spawnerGrace), f.id
+			id := f.id
+			d.recordsDue, d.recovered = id.Started.Add(spawnerGrace), &id
 		}
 		d.genSeen = d.wantRec.Gen
 		d.startedHere, d.stoppedHere = false, false
@@ -284,12 +285,16 @@ func spawnerAlive(pid int) bool {
 // died, or its write failed): they name the daemon's process, or nobody
 // finds it but by a scan of /proc.
 func (d *Daemon) recordsOverdue() {
-	id := d.recovered
-	d.recordsDue, d.recovered = time.Time{}, identity{}
+	rec := d.recovered
+	d.recordsDue, d.recovered = time.Time{}, nil
+	if rec == nil {
+		return
+	}
+	id := *rec
 	if d.proc == nil || d.mainExited || d.proc.pid != id.PID || d.proc.start != id.StartTicks || !d.writable() {
 		return
 	}
-	if cur, err := readIdentityFile(d.f.id); err == nil && cur.PID == id.PID && cur.StartTicks == id.StartTicks {
+	if cur, err := readIdentityFile(d.f.idPath()); err == nil && cur.PID == id.PID && cur.StartTicks == id.StartTicks {
 		return // the spawner wrote them
 	}
 	dev, ino, err := d.f.lockInode()

@@ -389,7 +389,7 @@ func TestZombieNotAdopted(t *testing.T) {
 // StartSecs then took the daemon for starting.
 func TestRecoveryLeavesRecordsToALiveSpawner(t *testing.T) {
 	m, d, w := restartAtOnce(t)
-	spec, idFile := d.Spec(), d.f.id
+	spec, idFile := d.Spec(), d.f.idPath()
 	old := d.PID()
 
 	// The spawn of the replacement holds on after its exec while another
@@ -439,7 +439,7 @@ func TestRecoveryLeavesRecordsToALiveSpawner(t *testing.T) {
 // the daemon.
 func TestRecoveredRecordsWrittenAfterGrace(t *testing.T) {
 	m, d, w := restartAtOnce(t)
-	spec, idFile := d.Spec(), d.f.id
+	spec, idFile := d.Spec(), d.f.idPath()
 	old := d.PID()
 
 	// The spawn holds on after its exec, as a spawner that hangs (or died)

@@ -241,7 +241,7 @@ func (d *Daemon) readWant() {
 	w, err := d.f.readWant()
 	if err == nil {
 		d.wantRec = w
-		_, serr := os.Lstat(d.f.want)
+		_, serr := os.Lstat(d.f.wantPath())
 		d.wantKnown = serr == nil
 	}
 }
@@ -254,7 +254,7 @@ func (d *Daemon) reconsider(now time.Time, k fileKind) {
 		// Ours lives and holds the lock: only a readiness recorded by
 		// another controller matters.
 		if d.m.state == Starting && d.m.needReady && k&fileID != 0 {
-			if id, err := readIdentityFile(d.f.id); err == nil && id.PID == d.proc.pid && !id.Ready.IsZero() {
+			if id, err := readIdentityFile(d.f.idPath()); err == nil && id.PID == d.proc.pid && !id.Ready.IsZero() {
 				d.apply(input{kind: inReady}, now)
 			}
 		}

@@ -106,7 +106,7 @@ func (d *Daemon) checkGone(now time.Time) {
 	// a new instance was spawned since, whose spawner has not written its
 	// records yet, or died before it could (a watcher stayed a Zombie of
 	// the old one for ever, the pid file naming a dead pid).
-	if id, err := readIdentityFile(d.f.id); err == nil && d.proc != nil && id.PID == d.proc.pid && id.StartTicks == d.proc.start {
+	if id, err := readIdentityFile(d.f.idPath()); err == nil && d.proc != nil && id.PID == d.proc.pid && id.StartTicks == d.proc.start {
 		if sp, err := d.f.readSpawner(); err != nil || sp.Token == "" || sp.Token == id.Token {
 			return
 		}

@@ -63,22 +63,31 @@ func splitFileName(base string) (string, fileKind) {
 	return base[:i], fileExts[base[i+1:]]
 }
 
-// files are the paths of one daemon's files.
+// files are the paths of one daemon's files, made when asked for: kept,
+// they took 0.7 KB per daemon (a string each and their headers).
 type files struct {
-	dir, name                                  string // the pid dir and the daemon's name
-	pid, id, lock, want, status, disabled, sup string
-	exit, ready, notify, stdin                 string
-	logDir, log                                string
+	dir, name, logDir string // the pid dir, the daemon's name, the log dir
 }
 
 func newFiles(spec Spec) files {
-	base := filepath.Join(spec.PIDDir, spec.Name)
-	return files{dir: spec.PIDDir, name: spec.Name,
-		pid: base + ".pid", id: base + ".id", lock: base + ".lock", want: base + ".want",
-		status: base + ".status", disabled: base + ".disabled", sup: base + ".sup",
-		exit: base + ".exit", ready: base + ".ready", notify: base + ".notify", stdin: base + ".stdin",
-		logDir: spec.LogDir, log: filepath.Join(spec.LogDir, spec.Name+".log")}
+	return files{dir: spec.PIDDir, name: spec.Name, logDir: spec.LogDir}
 }
+
+// path is <dir>/<name>.<ext>.
+func (f files) path(ext string) string { return filepath.Join(f.dir, f.name+"."+ext) }
+
+func (f files) pidPath() string      { return f.path("pid") }
+func (f files) idPath() string       { return f.path("id") }
+func (f files) lockPath() string     { return f.path("lock") }
+func (f files) wantPath() string     { return f.path("want") }
+func (f files) statusPath() string   { return f.path("status") }
+func (f files) disabledPath() string { return f.path("disabled") }
+func (f files) supPath() string      { return f.path("sup") }
+func (f files) exitPath() string     { return f.path("exit") }
+func (f files) readyPath() string    { return f.path("ready") }
+func (f files) notifyPath() string   { return f.path("notify") }
+func (f files) stdinPath() string    { return f.path("stdin") }
+func (f files) logPath() string      { return filepath.Join(f.logDir, f.name+".log") }
 
 // ErrUnsafe: the pid dir, or a file in it, could have been written by
 // another user (it is writable by group or others without the sticky bit,
@@ -248,8 +257,8 @@ func openFile(path string, flags int, perm uint32, typ uint32) (int, error) {
 // readRecords reads <name>.pid and <name>.id. Either may be missing (an
 // error wrapping os.ErrNotExist); junk is ErrBadPIDFile or ErrBadIdentity.
 func (f *files) readRecords() (pid int, pidErr error, id identity, idErr error) {
-	pid, _, pidErr = readPIDFile(f.pid)
-	id, idErr = readIdentityFile(f.id)
+	pid, _, pidErr = readPIDFile(f.pidPath())
+	id, idErr = readIdentityFile(f.idPath())
 	return pid, pidErr, id, idErr
 }
 
@@ -286,7 +295,7 @@ func readIdentityFile(path string) (identity, error) {
 }
 
 // writeRecords writes <name>.id, then <name>.pid.
-func (f *files) writeRecords(id identity) error { return writePIDFiles(f.pid, f.id, id) }
+func (f *files) writeRecords(id identity) error { return writePIDFiles(f.pidPath(), f.idPath(), id) }
 
 // writePIDFiles writes the identity record at idPath, then the pid file.
 func writePIDFiles(pidPath, idPath string, id identity) error {
@@ -306,11 +315,11 @@ func (f *files) writeID(id identity) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(f.id, append(b, '\n'))
+	return writeFileAtomic(f.idPath(), append(b, '\n'))
 }
 
 // removeRecords removes <name>.pid and <name>.id. The caller holds the lock.
-func (f *files) removeRecords() error { return removePIDFiles(f.pid, f.id) }
+func (f *files) removeRecords() error { return removePIDFiles(f.pidPath(), f.idPath()) }
 
 // removePIDFiles removes two record files; missing files are fine.
 func removePIDFiles(pidPath, idPath string) error {
@@ -326,7 +335,7 @@ func removePIDFiles(pidPath, idPath string) error {
 // readWant reads <name>.want; a missing file is the zero want (down,
 // generation 0) with a nil error.
 func (f *files) readWant() (want, error) {
-	b, _, err := readSmallFile(f.want, 256)
+	b, _, err := readSmallFile(f.wantPath(), 256)
 	if errors.Is(err, os.ErrNotExist) {
 		return want{}, nil
 	}
@@ -337,11 +346,11 @@ func (f *files) readWant() (want, error) {
 }
 
 // writeWant replaces <name>.want.
-func (f *files) writeWant(w want) error { return writeFileAtomic(f.want, w.format()) }
+func (f *files) writeWant(w want) error { return writeFileAtomic(f.wantPath(), w.format()) }
 
 // readStatus reads the supervisor's record; missing is the zero record.
 func (f *files) readStatus() (supRecord, error) {
-	b, _, err := readSmallFile(f.status, 64<<10)
+	b, _, err := readSmallFile(f.statusPath(), 64<<10)
 	if errors.Is(err, os.ErrNotExist) {
 		return supRecord{}, nil
 	}
@@ -350,7 +359,7 @@ func (f *files) readStatus() (supRecord, error) {
 	}
 	var r supRecord
 	if err := json.Unmarshal(b, &r); err != nil {
-		return supRecord{}, fmt.Errorf("%s: %w", f.status, err)
+		return supRecord{}, fmt.Errorf("%s: %w", f.statusPath(), err)
 	}
 	return r, nil
 }
@@ -361,18 +370,18 @@ func (f *files) writeStatus(r supRecord) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(f.status, append(b, '\n'))
+	return writeFileAtomic(f.statusPath(), append(b, '\n'))
 }
 
 // readExit reads a Func daemon's own exit record.
 func (f *files) readExit() (exitRecord, error) {
-	b, _, err := readSmallFile(f.exit, 1024)
+	b, _, err := readSmallFile(f.exitPath(), 1024)
 	if err != nil {
 		return exitRecord{}, err
 	}
 	var r exitRecord
 	if err := json.Unmarshal(b, &r); err != nil {
-		return exitRecord{}, fmt.Errorf("%s: %w", f.exit, err)
+		return exitRecord{}, fmt.Errorf("%s: %w", f.exitPath(), err)
 	}
 	return r, nil
 }
@@ -390,30 +399,30 @@ func writeExitRecord(path string, r exitRecord) error {
 // another user is ErrUnsafe (and counts as disabled: refusing is safe).
 func (f *files) isDisabled() (bool, error) {
 	var st unix.Stat_t
-	err := unix.Lstat(f.disabled, &st)
+	err := unix.Lstat(f.disabledPath(), &st)
 	if errors.Is(err, unix.ENOENT) {
 		return false, nil
 	}
 	if err != nil {
-		return true, &os.PathError{Op: "stat", Path: f.disabled, Err: err}
+		return true, &os.PathError{Op: "stat", Path: f.disabledPath(), Err: err}
 	}
-	return true, checkOwner(&st, f.disabled)
+	return true, checkOwner(&st, f.disabledPath())
 }
 
 // setDisabled creates or removes <name>.disabled.
 func (f *files) setDisabled(on bool) error {
 	if !on {
-		if err := unix.Unlink(f.disabled); err != nil && !errors.Is(err, unix.ENOENT) {
-			return &os.PathError{Op: "remove", Path: f.disabled, Err: err}
+		if err := unix.Unlink(f.disabledPath()); err != nil && !errors.Is(err, unix.ENOENT) {
+			return &os.PathError{Op: "remove", Path: f.disabledPath(), Err: err}
 		}
 		return nil
 	}
 	if err := f.ensureDirs(); err != nil {
 		return err
 	}
-	fd, err := unix.Open(f.disabled, unix.O_WRONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	fd, err := unix.Open(f.disabledPath(), unix.O_WRONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil {
-		return &os.PathError{Op: "create", Path: f.disabled, Err: err}
+		return &os.PathError{Op: "create", Path: f.disabledPath(), Err: err}
 	}
 	return unix.Close(fd)
 }

@@ -66,7 +66,7 @@ func (f *files) probeLock(keep bool) (lockState, int, error) {
 	if keep {
 		flags = unix.O_RDWR | unix.O_NONBLOCK
 	}
-	fd, err := openFile(f.lock, flags, 0, unix.S_IFREG)
+	fd, err := openFile(f.lockPath(), flags, 0, unix.S_IFREG)
 	if errors.Is(err, os.ErrNotExist) {
 		return lockMissing, -1, nil
 	}
@@ -92,13 +92,13 @@ func (f *files) probeLock(keep bool) (lockState, int, error) {
 // holding it shows at /proc/<pid>/fd/<n>).
 func (f *files) lockInode() (dev, ino uint64, err error) {
 	var st unix.Stat_t
-	if err := unix.Lstat(f.lock, &st); err != nil {
+	if err := unix.Lstat(f.lockPath(), &st); err != nil {
 		return 0, 0, err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return 0, 0, &os.PathError{Op: "stat", Path: f.lock, Err: errors.New("not a regular file")}
+		return 0, 0, &os.PathError{Op: "stat", Path: f.lockPath(), Err: errors.New("not a regular file")}
 	}
-	if err := checkOwner(&st, f.lock); err != nil {
+	if err := checkOwner(&st, f.lockPath()); err != nil {
 		return 0, 0, err
 	}
 	return uint64(st.Dev), uint64(st.Ino), nil // int32 and uint64 on darwin
@@ -113,7 +113,7 @@ func writeSpawner(fd int, s spawner) {
 
 // readSpawner reads the lock's spawner line.
 func (f *files) readSpawner() (spawner, error) {
-	b, _, err := readSmallFile(f.lock, 4096)
+	b, _, err := readSmallFile(f.lockPath(), 4096)
 	if err != nil {
 		return spawner{}, err
 	}
@@ -133,7 +133,7 @@ func (f *files) readSpawner() (spawner, error) {
 // open. Should another take it in that instant, this one's close wakes the
 // others, once.
 func (f *files) takeLease() (fd int, got bool, err error) {
-	probe, err := openFile(f.sup, unix.O_RDONLY|unix.O_CREAT|unix.O_NONBLOCK, 0o644, unix.S_IFREG)
+	probe, err := openFile(f.supPath(), unix.O_RDONLY|unix.O_CREAT|unix.O_NONBLOCK, 0o644, unix.S_IFREG)
 	if err != nil {
 		return -1, false, err
 	}
@@ -142,7 +142,7 @@ func (f *files) takeLease() (fd int, got bool, err error) {
 		unix.Close(probe)
 		return -1, false, err
 	}
-	fd, err = openFile(f.sup, unix.O_RDWR|unix.O_NONBLOCK, 0, unix.S_IFREG)
+	fd, err = openFile(f.supPath(), unix.O_RDWR|unix.O_NONBLOCK, 0, unix.S_IFREG)
 	releaseLock(probe)
 	if err != nil {
 		return -1, false, err
@@ -163,7 +163,7 @@ func releaseLease(fd int) { releaseLock(fd) }
 // is free it is taken for an instant: a standby whose own look fell in that
 // instant looks again shortly (leaseRetryDelays).
 func (f *files) leaseHeld() bool {
-	fd, err := openFile(f.sup, unix.O_RDONLY|unix.O_NONBLOCK, 0, unix.S_IFREG)
+	fd, err := openFile(f.supPath(), unix.O_RDONLY|unix.O_NONBLOCK, 0, unix.S_IFREG)
 	if err != nil {
 		return false
 	}

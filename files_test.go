@@ -699,7 +699,8 @@ func TestRemovePIDFiles(t *testing.T) {
 // lockBusy reports whether somebody holds the lock at path, through the
 // look every controller takes.
 func lockBusy(path string) (bool, error) {
-	f := files{lock: path}
+	dir, base := filepath.Split(path)
+	f := files{dir: dir, name: strings.TrimSuffix(base, ".lock")}
 	st, _, err := f.probeLock(false)
 	return st == lockHeld, err
 }

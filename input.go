@@ -42,7 +42,7 @@ func (d *Daemon) WriteInput(b []byte) error {
 	if !d.spec.InputFIFO {
 		return &Error{Op: "write-input", Daemon: d.spec.Name, Err: detail(ErrBadSpec, "InputFIFO is not set")}
 	}
-	fd, err := openFile(d.f.stdin, unix.O_WRONLY|unix.O_NONBLOCK, 0, unix.S_IFIFO)
+	fd, err := openFile(d.f.stdinPath(), unix.O_WRONLY|unix.O_NONBLOCK, 0, unix.S_IFIFO)
 	switch {
 	case errors.Is(err, unix.ENXIO), errors.Is(err, unix.ENOENT):
 		return &Error{Op: "write-input", Daemon: d.spec.Name, Err: ErrNotRunning}

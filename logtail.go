@@ -55,7 +55,7 @@ func LastLines(n int) From { return From{lastN: max(n, 0)} }
 // Follow delivers the daemon's log, line by line, on the returned
 // Follower's channel. See Follower.
 func (d *Daemon) Follow(ctx context.Context, from From) (*Follower, error) {
-	return follow(ctx, []followTarget{{name: d.spec.Name, path: d.f.log}}, from)
+	return follow(ctx, []followTarget{{name: d.spec.Name, path: d.f.logPath()}}, from)
 }
 
 // Follow delivers the logs of every daemon the Manager has now, each line

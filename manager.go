@@ -190,7 +190,7 @@ func (m *Manager) Add(spec Spec) error {
 	o.roles.Add(1)
 	delete(m.lastSeq, spec.Name)
 	kept := -1
-	if k := m.kept[spec.Name]; k != nil && k.f.sup == d.f.sup && !sv.noSupervise {
+	if k := m.kept[spec.Name]; k != nil && k.f.supPath() == d.f.supPath() && !sv.noSupervise {
 		kept, k.lease = k.lease, -1
 		delete(m.kept, spec.Name)
 	}

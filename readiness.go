@@ -53,7 +53,7 @@ func (d *Daemon) recordReady(now time.Time) {
 	if d.proc == nil || !d.proc.own && d.lease < 0 || d.readyInID == d.proc.ident() {
 		return // not ours to record, or recorded by our own write already
 	}
-	id, err := readIdentityFile(d.f.id)
+	id, err := readIdentityFile(d.f.idPath())
 	if err != nil || id.PID != d.proc.pid || !id.Ready.IsZero() {
 		return
 	}

@@ -35,7 +35,7 @@ func (d *Daemon) ReadLog() ([]byte, error) {
 func (d *Daemon) readLog() ([]byte, error) {
 	// Non-blocking and never through a symlink: a FIFO planted at the
 	// log's path is refused, not waited on.
-	fd, err := openFile(d.f.log, unix.O_RDONLY|unix.O_NONBLOCK, 0, unix.S_IFREG)
+	fd, err := openFile(d.f.logPath(), unix.O_RDONLY|unix.O_NONBLOCK, 0, unix.S_IFREG)
 	if errors.Is(err, os.ErrNotExist) {
 		d.logOffSet = true
 		d.logOffset = 0
@@ -44,14 +44,14 @@ func (d *Daemon) readLog() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := os.NewFile(uintptr(fd), d.f.log)
+	f := os.NewFile(uintptr(fd), d.f.logPath())
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, errors.New(d.f.log + ": not a regular file")
+		return nil, errors.New(d.f.logPath() + ": not a regular file")
 	}
 	size := st.Size()
 	if !d.logOffSet {

@@ -36,7 +36,7 @@ func (d *Daemon) watchLog(now time.Time) {
 	}
 	var st unix.Stat_t
 	d.logSeen, d.logSeenAt = 0, now
-	if unix.Stat(d.f.log, &st) == nil {
+	if unix.Stat(d.f.logPath(), &st) == nil {
 		d.logSeen = st.Size
 	}
 	d.checkLog(now) // quiet so far: the watch
@@ -68,7 +68,7 @@ func (d *Daemon) checkLog(now time.Time) {
 	}
 	var st unix.Stat_t
 	size := int64(-1)
-	if unix.Stat(d.f.log, &st) == nil {
+	if unix.Stat(d.f.logPath(), &st) == nil {
 		size = st.Size
 	}
 	grew := size != d.logSeen
@@ -84,14 +84,14 @@ func (d *Daemon) checkLog(now time.Time) {
 	}
 	if size >= d.spec.LogMaxBytes-d.spec.LogMaxBytes*logEarly/100 {
 		d.rotateLog()
-		if unix.Stat(d.f.log, &st) == nil {
+		if unix.Stat(d.f.logPath(), &st) == nil {
 			size = st.Size
 		}
 	}
 	d.logSeen, d.logSeenAt = size, now
 	if !grew {
 		if d.logWD < 0 && d.own.hub != nil {
-			d.logWD = d.own.hub.watchFile(d.f.log, d, fileLog)
+			d.logWD = d.own.hub.watchFile(d.f.logPath(), d, fileLog)
 		}
 		return
 	}
@@ -123,10 +123,10 @@ func (d *Daemon) checkLog(now time.Time) {
 // waits. The copy is bounded by the log's size.
 func (d *Daemon) rotateLog() {
 	var st unix.Stat_t
-	if unix.Stat(d.f.log, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if unix.Stat(d.f.logPath(), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return
 	}
-	fd, err := unix.Open(d.f.log, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	fd, err := unix.Open(d.f.logPath(), unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return
 	}
@@ -151,7 +151,7 @@ func (d *Daemon) rotateLog() {
 		d.shiftBackups(keep)
 		// The head goes to a new .1 whole or not at all (a Follower never
 		// sees half of it).
-		if err := writeAtomicWith(d.f.log+".1", func(out int) error { return copyRange(fd, out, 0, cut) }); err != nil {
+		if err := writeAtomicWith(d.f.logPath()+".1", func(out int) error { return copyRange(fd, out, 0, cut) }); err != nil {
 			return
 		}
 	}
@@ -161,7 +161,7 @@ func (d *Daemon) rotateLog() {
 	}
 	// No collapse here: copy the rest too, then truncate.
 	if keep > 0 {
-		if unix.Fstat(fd, &st) != nil || appendRange(fd, d.f.log+".1", cut, st.Size) != nil {
+		if unix.Fstat(fd, &st) != nil || appendRange(fd, d.f.logPath()+".1", cut, st.Size) != nil {
 			return
 		}
 	}
@@ -171,9 +171,9 @@ func (d *Daemon) rotateLog() {
 // shiftBackups renames <log>.i to <log>.i+1 for i = keep-1 ... 1, dropping
 // <log>.keep.
 func (d *Daemon) shiftBackups(keep int) {
-	os.Remove(d.f.log + "." + strconv.Itoa(keep))
+	os.Remove(d.f.logPath() + "." + strconv.Itoa(keep))
 	for i := keep - 1; i >= 1; i-- {
-		os.Rename(d.f.log+"."+strconv.Itoa(i), d.f.log+"."+strconv.Itoa(i+1))
+		os.Rename(d.f.logPath()+"."+strconv.Itoa(i), d.f.logPath()+"."+strconv.Itoa(i+1))
 	}
 }
 

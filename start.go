@@ -70,10 +70,10 @@ func (d *Daemon) spawnNow(now time.Time) error {
 			}
 			d.dirsMade = true
 		}
-		fd, err := openLock(d.f.lock)
+		fd, err := openLock(d.f.lockPath())
 		if errors.Is(err, os.ErrNotExist) { // the pid dir went away since
 			if err = d.f.ensureDirs(); err == nil {
-				fd, err = openLock(d.f.lock)
+				fd, err = openLock(d.f.lockPath())
 			}
 		}
 		if err != nil {
@@ -98,7 +98,7 @@ func (d *Daemon) spawnNow(now time.Time) error {
 	}()
 	// A daemon that closed its inherited fds holds no lock, yet lives: its
 	// identity record proves it, and it is never started twice.
-	if id, err := readIdentityFile(d.f.id); err == nil && (d.proc == nil || id.PID != d.proc.pid) {
+	if id, err := readIdentityFile(d.f.idPath()); err == nil && (d.proc == nil || id.PID != d.proc.pid) {
 		if p, _, ok := prove(id.PID, &id, 0, 0); ok {
 			alive := p.alive()
 			p.close()
@@ -113,7 +113,7 @@ func (d *Daemon) spawnNow(now time.Time) error {
 	}
 	writeSpawner(lockfd, spawner{PID: os.Getpid(), Token: id.Token})
 	if d.spec.InputFIFO {
-		req.stdin, err = openInputFIFO(d.f.stdin, data)
+		req.stdin, err = openInputFIFO(d.f.stdinPath(), data)
 	} else {
 		req.stdin, err = openStdin(data)
 	}
@@ -121,11 +121,11 @@ func (d *Daemon) spawnNow(now time.Time) error {
 		return err
 	}
 	defer unix.Close(req.stdin)
-	if req.log, err = openLog(d.f.log); errors.Is(err, os.ErrNotExist) {
+	if req.log, err = openLog(d.f.logPath()); errors.Is(err, os.ErrNotExist) {
 		// The log dir was removed since the last start: make it again, as
 		// the seed does, rather than fail.
 		if err = os.MkdirAll(d.f.logDir, 0o755); err == nil {
-			req.log, err = openLog(d.f.log)
+			req.log, err = openLog(d.f.logPath())
 		}
 	}
 	if err != nil {
@@ -185,7 +185,7 @@ func (d *Daemon) spawnNow(now time.Time) error {
 		d.proc.close()
 	}
 	d.proc, d.mainExited = p, false
-	d.recordsDue, d.recovered = time.Time{}, identity{}
+	d.recordsDue, d.recovered = time.Time{}, nil
 	d.genSeen = d.wantRec.Gen
 	d.startedHere, d.stoppedHere, d.outdated = true, false, false
 	d.statusText = ""
@@ -239,7 +239,7 @@ func (d *Daemon) spawnRequest(lockfd int) (spawnRequest, identity, error) {
 		}
 		req.path, req.argv = exe, []string{exe, "launcher-func=" + s.Name}
 		env = append(env, envFunc+"="+s.Func, envToken+"="+id.Token,
-			envStopSig+"="+strconv.Itoa(int(s.StopSignal)), envExit+"="+d.f.exit)
+			envStopSig+"="+strconv.Itoa(int(s.StopSignal)), envExit+"="+d.f.exitPath())
 		if s.InputFIFO {
 			env = append(env, envStream+"=1")
 		}
@@ -308,7 +308,7 @@ func writeMarker(fd int, now time.Time, msg string) {
 
 // logMarker opens the log to append one marker line.
 func (d *Daemon) logMarker(now time.Time, msg string) {
-	fd, err := openLog(d.f.log)
+	fd, err := openLog(d.f.logPath())
 	if err != nil {
 		return
 	}
