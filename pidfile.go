@@ -5,7 +5,6 @@ package launcher
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -104,7 +103,7 @@ func parseIdentity(b []byte) (identity, error) {
 // newToken returns an unguessable token that marks one spawn.
 func newToken() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
+	randomFill(b[:])
 	return hex.EncodeToString(b[:])
 }
 

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
@@ -72,7 +73,7 @@ func (p *configParser) tomlError(err error) error {
 		key = append(p.lines.tableBefore(row), de.Key()...)
 		// A key-value that does not parse is not in the index: its
 		// bare key, if the line starts with one.
-		if m := bareKeyRE.FindStringSubmatch(lineOf(p.text, row)); m != nil && len(de.Key()) == 0 {
+		if m := bareKeyRE().FindStringSubmatch(lineOf(p.text, row)); m != nil && len(de.Key()) == 0 {
 			key = append(key, m[1])
 		}
 	}
@@ -80,7 +81,7 @@ func (p *configParser) tomlError(err error) error {
 	return p.err()
 }
 
-var bareKeyRE = regexp.MustCompile(`^\s*([A-Za-z0-9_-]+)\s*=`)
+var bareKeyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\s*([A-Za-z0-9_-]+)\s*=`) })
 
 // lineOf returns line n (from 1) of text.
 func lineOf(text []byte, n int) string {
