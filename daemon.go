@@ -234,8 +234,12 @@ func (d *Daemon) readDisabled() {
 
 // Disable creates <name>.disabled: Start refuses with ErrDisabled until
 // Enable, and supervisors do not restart the daemon. A running process is
-// not stopped. Errors: the system error of a pid dir that cannot be written.
+// not stopped. Errors: ErrClosed (the Daemon, or its Manager, was closed),
+// the system error of a pid dir that cannot be written.
 func (d *Daemon) Disable() error {
+	if err := d.inService(); err != nil {
+		return &Error{Op: "disable", Daemon: d.spec.Name, Err: err}
+	}
 	if err := d.markDisabled(true); err != nil {
 		return &Error{Op: "disable", Daemon: d.spec.Name, Err: err}
 	}
@@ -244,6 +248,9 @@ func (d *Daemon) Disable() error {
 
 // Enable removes <name>.disabled. Errors: as Disable's.
 func (d *Daemon) Enable() error {
+	if err := d.inService(); err != nil {
+		return &Error{Op: "enable", Daemon: d.spec.Name, Err: err}
+	}
 	if err := d.markDisabled(false); err != nil {
 		return &Error{Op: "enable", Daemon: d.spec.Name, Err: err}
 	}
@@ -286,8 +293,9 @@ func (d *Daemon) Events() <-chan Event {
 // Daemon it closes Events. It does not stop the process, which keeps
 // running and can be adopted by a new Daemon. A Daemon of a Manager is
 // closed by the Manager's Close or Remove. A closed Daemon's requests
-// (Start, Stop, Signal, ...) fail with ErrClosed, and its Poll does
-// nothing.
+// (Start, Stop, Signal, ...), Enable, Disable and WriteInput fail with
+// ErrClosed, and its Poll does nothing; Status, IsEnabled, ReadLog and
+// the other looks still answer.
 func (d *Daemon) Close() error {
 	d.lock()
 	defer d.unlock()

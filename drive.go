@@ -48,6 +48,14 @@ func (d *Daemon) outOfService() error {
 	return nil
 }
 
+// inService is outOfService for a caller that does not hold the owner's
+// mutex.
+func (d *Daemon) inService() error {
+	d.lock()
+	defer d.unlock()
+	return d.outOfService()
+}
+
 // request applies a caller's request. When another controller supervises
 // the daemon, a start, stop or restart is only written as an intent to
 // <name>.want; that supervisor carries it out and the state follows what

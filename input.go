@@ -36,9 +36,12 @@ func writeAll(fd int, b []byte) error {
 // WriteInput writes b to the daemon's input FIFO (<PIDDir>/<name>.stdin;
 // Spec.InputFIFO), from any controller. It never blocks: a full pipe is
 // ErrInputFull (with how much was written), and no daemon reading the FIFO
-// is ErrNotRunning. Writes of up to 4096 bytes are atomic: they never
-// interleave with another controller's.
+// is ErrNotRunning; a closed Daemon's is ErrClosed. Writes of up to 4096
+// bytes are atomic: they never interleave with another controller's.
 func (d *Daemon) WriteInput(b []byte) error {
+	if err := d.inService(); err != nil {
+		return &Error{Op: "write-input", Daemon: d.spec.Name, Err: err}
+	}
 	if !d.spec.InputFIFO {
 		return &Error{Op: "write-input", Daemon: d.spec.Name, Err: detail(ErrBadSpec, "InputFIFO is not set")}
 	}

@@ -864,6 +864,9 @@ func TestClosedOrRemovedDaemonRefuses(t *testing.T) {
 		"stop":       func(d *Daemon) error { return d.Stop() },
 		"force-stop": func(d *Daemon) error { return d.ForceStop() },
 		"signal":     func(d *Daemon) error { return d.Signal(syscall.SIGCONT) },
+		"disable":    func(d *Daemon) error { return d.Disable() },
+		"enable":     func(d *Daemon) error { return d.Enable() },
+		"input":      func(d *Daemon) error { return d.WriteInput([]byte("x\n")) },
 	}
 	for _, how := range []string{"closed", "removed"} {
 		t.Run(how, func(t *testing.T) {
@@ -899,6 +902,9 @@ func TestClosedOrRemovedDaemonRefuses(t *testing.T) {
 			}
 			if !pidExists(pid) {
 				t.Errorf("pid %d is gone: a request of a %s daemon acted on it", pid, how)
+			}
+			if _, err := os.Lstat(dir + "/run/x.disabled"); err == nil {
+				t.Errorf("the Disable of a %s daemon made x.disabled", how)
 			}
 			if how == "removed" {
 				// Added again: its events go on from the last Seq, once.
