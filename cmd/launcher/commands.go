@@ -87,8 +87,11 @@ too (all the way down). It records that they are wanted up, so a running
 
 Without --wait it returns once each named daemon is spawned (after those
 it runs after run); with --wait, once each
-runs (it stayed up start_secs, or said it is ready). A daemon that fails
-to start is reported with its exit status and the last lines of its log.`,
+runs (it stayed up start_secs, or said it is ready). A daemon with
+ready = "notify" is waited for until it says READY=1 where no "launcher
+up" supervises it: nobody but this command would hear it. A daemon that
+fails to start is reported with its exit status and the last lines of
+its log.`,
 		flags:    waitFlags,
 		operands: daemonOperands,
 		run:      control(startAction),
@@ -117,9 +120,10 @@ dependency order. A stopped daemon is just started. They are wanted up.
 What they run after is started if it does not run (not restarted); one
 whose dependency cannot be started is left as it is.
 
-Without --wait it returns once each new process is spawned; with --wait,
-once each runs. A daemon that fails to start is reported with its exit
-status and the last lines of its log.`,
+Without --wait it returns once each new process is spawned (and a daemon
+with ready = "notify" that no "launcher up" supervises has said READY=1,
+as for start); with --wait, once each runs. A daemon that fails to start
+is reported with its exit status and the last lines of its log.`,
 		flags:    waitFlags,
 		operands: daemonOperands,
 		run:      control(restartAction),
@@ -393,7 +397,7 @@ var (
 	startAction = action{
 		request: (*launcher.Manager).Start,
 		reached: func(d *launcher.Daemon, wait bool, _ int) bool {
-			if wait {
+			if wait || onlyListener(d) {
 				return d.State() == launcher.Running
 			}
 			return d.State() != launcher.Stopped
@@ -405,7 +409,7 @@ var (
 		stopFirst: true,
 		reached: func(d *launcher.Daemon, wait bool, pidBefore int) bool {
 			st := d.State()
-			if wait {
+			if wait || onlyListener(d) {
 				return st == launcher.Running && d.PID() != pidBefore
 			}
 			return (st == launcher.Starting || st == launcher.Running) && d.PID() != pidBefore
@@ -417,6 +421,20 @@ var (
 	enableAction    = action{request: (*launcher.Manager).Enable}
 	disableAction   = action{request: (*launcher.Manager).Disable}
 )
+
+// onlyListener reports whether this command is the only one to hear the
+// daemon say it is ready: it uses sd_notify (ready = "notify") and no
+// supervisor runs, so its socket is bound by this command alone. A start
+// then waits for READY=1 even without --wait: after this command a
+// READY=1 would reach nobody, and the daemon would show as starting for
+// ever. (A readiness line on an fd waits in its FIFO for whoever looks.)
+func onlyListener(d *launcher.Daemon) bool {
+	if d.Spec().Ready != launcher.ReadyNotify {
+		return false
+	}
+	sup := d.Status().Supervisor
+	return sup == 0 || sup == os.Getpid()
+}
 
 // stopReached: with --wait, gone; without, the stop is in hands that will
 // finish it (SIGKILL at stop_timeout): at once where another controller

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -27,6 +28,23 @@ func TestMain(m *testing.M) {
 	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 	testscript.Main(m, map[string]func(){
 		"launcher": func() { os.Exit(exitCode(run(os.Args[1:], os.Stdout, os.Stderr), os.Stderr)) },
+		// notify-after D: an sd_notify daemon that sends READY=1 after D,
+		// then sleeps for ten minutes.
+		"notify-after": func() {
+			d, err := time.ParseDuration(os.Args[1])
+			if err != nil {
+				os.Exit(2)
+			}
+			time.Sleep(d) // the daemon's warm-up, what the test is about
+			conn, err := net.Dial("unixgram", os.Getenv("NOTIFY_SOCKET"))
+			if err != nil {
+				fmt.Println("notify-after:", err)
+				os.Exit(1)
+			}
+			conn.Write([]byte("READY=1"))
+			fmt.Println("notify-after: READY=1 sent")
+			time.Sleep(10 * time.Minute)
+		},
 	})
 }
 
