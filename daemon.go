@@ -91,9 +91,9 @@ type Daemon struct {
 	logSeenAt    time.Time
 	logRate      float64 // ... and how fast it grows, in bytes per second
 	snapMu       sync.Mutex
-	snap         snap        // what Status shows, as of the last request or round (publish)
-	disabled     atomic.Bool // <name>.disabled exists, as of the last look (Status shows it)
-	// Set by New, here at the end to fill what disabled leaves of a word:
+	snap         snap          // what Status shows, as of the last request or round (publish)
+	flags        atomic.Uint32 // flagDisabled, flagDirWatched: read by Status without a lock
+	// Set by New, here at the end to fill what flags leaves of a word:
 	// a Daemon of 1528 bytes (with the allocator's 8-byte header) takes
 	// 1536 bytes of heap, one of 1536 takes 1792.
 	lone bool // not in a Manager: Poll returns its events
@@ -221,15 +221,39 @@ func (d *Daemon) IsEnabled() bool {
 func (d *Daemon) markDisabled(off bool) error {
 	err := d.f.setDisabled(off)
 	if err == nil {
-		d.disabled.Store(off)
+		d.setFlag(flagDisabled, off)
 	}
 	return err
 }
 
+// dirLost is told by the owner's watch that the pid dir went away: the
+// next spawn makes it again, and until it is watched again Status reads
+// the disabled mark itself. The caller holds the owner's mutex.
+func (d *Daemon) dirLost() {
+	d.setFlag(flagDirWatched, false)
+	d.dirsMade = false
+}
+
+// A Daemon's flags.
+const (
+	flagDisabled   = 1 << iota // <name>.disabled exists, as of the last look (Status shows it)
+	flagDirWatched             // the pid dir is watched: flagDisabled is kept up to date
+)
+
+func (d *Daemon) setFlag(f uint32, on bool) {
+	if on {
+		d.flags.Or(f)
+	} else {
+		d.flags.And(^f)
+	}
+}
+
+func (d *Daemon) flag(f uint32) bool { return d.flags.Load()&f != 0 }
+
 // readDisabled looks whether <name>.disabled exists, for Status.
 func (d *Daemon) readDisabled() {
 	off, _ := d.f.isDisabled()
-	d.disabled.Store(off)
+	d.setFlag(flagDisabled, off)
 }
 
 // Disable creates <name>.disabled: Start refuses with ErrDisabled until
@@ -325,6 +349,7 @@ func (d *Daemon) dropLease() {
 		releaseLease(d.lease)
 		d.lease = -1
 		d.own.roles.Add(1)
+		d.publish() // what a closed Manager's Status says from now on
 	}
 }
 

@@ -976,3 +976,22 @@ func TestCloseAndRemoveSaySo(t *testing.T) {
 		t.Error("Events asked for after Close is not closed")
 	}
 }
+
+// Manager.Status names the supervisor as soon as Add took the lease, and
+// nobody once Close gave it up (each was left to the next round, which a
+// closed Manager never has).
+func TestStatusNamesTheSupervisorAtOnce(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	m := NewManager(Options{PIDDir: dir + "/run", LogDir: dir + "/log"})
+	if err := m.Add(testSpec(t, "x", "sleep")); err != nil {
+		t.Fatal(err)
+	}
+	if st := m.Status()[0]; st.Supervisor != os.Getpid() {
+		t.Errorf("right after Add: supervisor %d, want this process, %d", st.Supervisor, os.Getpid())
+	}
+	m.Close()
+	if st := m.Status()[0]; st.Supervisor != 0 {
+		t.Errorf("after Close: supervisor %d, want none", st.Supervisor)
+	}
+}

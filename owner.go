@@ -63,7 +63,7 @@ func (o *owner) join(d *Daemon) {
 	d.own, d.slot, d.dueIdx = o, len(o.members), -1
 	o.members = append(o.members, d)
 	if o.hub != nil {
-		o.hub.watchDir(d.f.dir, d.f.name, d) // a missing dir is watched once Start makes it
+		o.hub.watchDir(d.f.dir, d.f.name, d) // a missing dir is watched once made (watchdir_linux.go)
 	}
 }
 

@@ -133,7 +133,10 @@ func (d *Daemon) publishedInto(st *Status, now time.Time) {
 // uptime, a restart time passed. The usage is left unread (zero, and -1
 // for the tree's).
 func (d *Daemon) complete(st *Status, now time.Time) {
-	st.Enabled = !d.disabled.Load()
+	if !d.flag(flagDirWatched) {
+		d.readDisabled() // nothing tells when it changes: a look
+	}
+	st.Enabled = !d.flag(flagDisabled)
 	if !st.NextRestart.After(now) {
 		st.NextRestart = time.Time{}
 	}

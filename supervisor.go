@@ -136,6 +136,7 @@ func (d *Daemon) holdLease(fd int, now time.Time) {
 		}
 	}
 	d.own.touch(d, markDue)
+	d.publish() // Status names the supervisor now, not after the next round (Add)
 }
 
 // observe applies the restart policy to one event of d's.

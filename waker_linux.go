@@ -9,7 +9,6 @@ import (
 	"os"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,9 +27,10 @@ import (
 // never touches a daemon.
 type hub struct {
 	inner, tfd, ifd int
-	dirs            map[string]*dirWatch // by path
-	wds             map[int32]*dirWatch  // by inotify watch descriptor
-	fileWds         map[int32]fileWatch  // watches on single files: readiness files, logs
+	dirs            map[string]*dirWatch   // by path
+	wds             map[int32]*dirWatch    // by inotify watch descriptor
+	pending         map[string]*pendingDir // missing pid dirs, by path (watchdir_linux.go)
+	fileWds         map[int32]fileWatch    // watches on single files: readiness files, logs
 
 	xw       *exitWatch // the proc connector, as root, once a non-child is adopted
 	xwFailed bool       // ... could not be had: do not try again
@@ -43,20 +43,6 @@ type hub struct {
 	evbuf [64]unix.EpollEvent
 	ibuf  [4096]byte
 }
-
-// dirWatch is one watched pid dir and the daemons of the owner in it.
-type dirWatch struct {
-	dir   string
-	wd    int32
-	names map[string]*Daemon
-}
-
-// inotifyMask is what a pid dir watch reports: records renamed into place,
-// files made and removed (.disabled, FIFOs, sockets), and closes of files
-// opened for writing, which is how the release of a lock or a lease shows
-// (the close of its last fd, when its holder exits).
-const inotifyMask = unix.IN_MOVED_TO | unix.IN_CREATE | unix.IN_DELETE | unix.IN_CLOSE_WRITE |
-	unix.IN_DELETE_SELF | unix.IN_MOVE_SELF | unix.IN_ONLYDIR
 
 func newHub(wake chan struct{}) (*hub, error) {
 	h := &hub{inner: -1, tfd: -1, ifd: -1, outer: -1, evfd: -1, wake: wake,
@@ -117,91 +103,6 @@ func (h *hub) collect(fn func(kind, slot int, events uint32)) {
 		}
 		if n < len(h.evbuf) {
 			return
-		}
-	}
-}
-
-// watchDir adds an inotify watch on dir (one per dir, shared by its
-// daemons) and files d under name in it. A dir that does not exist yet is
-// not watched; the caller tries again once it has made it.
-func (h *hub) watchDir(dir, name string, d *Daemon) error {
-	w := h.dirs[dir]
-	if w == nil {
-		wd, err := unix.InotifyAddWatch(h.ifd, dir, inotifyMask)
-		if err != nil {
-			return err
-		}
-		if w = h.wds[int32(wd)]; w == nil { // the same dir by another path
-			w = &dirWatch{dir: dir, wd: int32(wd), names: map[string]*Daemon{}}
-			h.wds[w.wd] = w
-		}
-		h.dirs[dir] = w
-	}
-	w.names[name] = d
-	return nil
-}
-
-// unwatchDir forgets d's name in dir; the watch goes with the last name.
-func (h *hub) unwatchDir(dir, name string) {
-	w := h.dirs[dir]
-	if w == nil {
-		return
-	}
-	delete(w.names, name)
-	if len(w.names) == 0 {
-		unix.InotifyRmWatch(h.ifd, uint32(w.wd))
-		delete(h.wds, w.wd)
-		for p, o := range h.dirs {
-			if o == w {
-				delete(h.dirs, p)
-			}
-		}
-	}
-}
-
-// readChanges reads every waiting inotify event without blocking: fn gets
-// the daemon and which of its files changed. A lost queue (overflow) or a
-// dir that went away gives every daemon of the dir (or all, d nil) with
-// every kind: they must look again.
-func (h *hub) readChanges(fn func(d *Daemon, kinds fileKind)) {
-	const all = ^fileKind(0)
-	defer h.add(h.ifd, evInotify, -1)
-	for {
-		n, err := unix.Read(h.ifd, h.ibuf[:])
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if n <= 0 {
-			return
-		}
-		for off := 0; off+unix.SizeofInotifyEvent <= n; {
-			ev := (*unix.InotifyEvent)(unsafe.Pointer(&h.ibuf[off]))
-			nameEnd := off + unix.SizeofInotifyEvent + int(ev.Len)
-			name := cString(h.ibuf[off+unix.SizeofInotifyEvent : min(nameEnd, n)])
-			off = nameEnd
-			switch {
-			case ev.Mask&unix.IN_Q_OVERFLOW != 0:
-				fn(nil, all)
-			case ev.Mask&(unix.IN_DELETE_SELF|unix.IN_MOVE_SELF|unix.IN_IGNORED) != 0:
-				if w := h.wds[ev.Wd]; w != nil {
-					for _, d := range w.names {
-						fn(d, all)
-					}
-				}
-			case h.fileWds[ev.Wd].d != nil:
-				if ev.Mask&unix.IN_IGNORED == 0 {
-					fn(h.fileWds[ev.Wd].d, h.fileWds[ev.Wd].kind)
-				}
-			default:
-				w := h.wds[ev.Wd]
-				if w == nil || name == "" || name[0] == '.' {
-					continue // a temp file, or a dir no longer watched
-				}
-				base, kind := splitFileName(name)
-				if d := w.names[base]; d != nil && kind != 0 {
-					fn(d, kind)
-				}
-			}
 		}
 	}
 }

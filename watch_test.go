@@ -129,3 +129,69 @@ func inotifyFloor(t *testing.T) time.Duration {
 	slices.Sort(ds)
 	return ds[len(ds)/2]
 }
+
+// byWake polls a, woken by its Wake alone (no ticker), until cond holds or
+// 10 s pass.
+func byWake(t *testing.T, a *Daemon, what string, cond func() bool) {
+	t.Helper()
+	wake := a.Wake()
+	deadline := time.After(10 * time.Second)
+	for !cond() {
+		select {
+		case <-wake:
+			a.Poll(time.Now())
+		case <-deadline:
+			t.Fatalf("%s: not seen by the watcher: %+v", what, a.Status())
+		}
+	}
+}
+
+// A pid dir that does not exist when the watcher is made, made later by
+// another controller, then removed and made again, is watched all along:
+// the watcher sees the other's start, disable and enable (also a
+// .disabled renamed away, by hand) by its Wake alone.
+func TestWatchedDirMadeLater(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "late", "sleep")
+	spec.StartSecs = -1
+	spec.PIDDir += "/sub" // missing: its parent is watched meanwhile
+	a := newDaemon(t, spec)
+	b := newDaemon(t, spec)
+	for round := range 2 {
+		what := func(s string) string { return fmt.Sprintf("round %d: %s", round, s) }
+		if err := b.Start(nil); err != nil { // makes the dir
+			t.Fatal(err)
+		}
+		byWake(t, a, what("start"), func() bool { return a.State() == Running && a.PID() == b.PID() })
+		if err := b.Disable(); err != nil {
+			t.Fatal(err)
+		}
+		byWake(t, a, what("disable"), func() bool { return !a.Status().Enabled })
+		if err := os.Rename(spec.PIDDir+"/late.disabled", spec.PIDDir+"/late.disabled.bak"); err != nil {
+			t.Fatal(err)
+		}
+		byWake(t, a, what("disabled renamed away"), func() bool { return a.Status().Enabled })
+		b.Stop()
+		waitState(t, b, Stopped)
+		byWake(t, a, what("stop"), func() bool { return a.State() == Stopped })
+		if err := os.RemoveAll(spec.PIDDir); err != nil { // gone: watched through its parent again
+			t.Fatal(err)
+		}
+	}
+}
+
+// Where not even the pid dir's parent exists, nothing can tell when the
+// disabled mark changes: Status looks at it itself.
+func TestEnabledWithoutAWatch(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "deep", "sleep")
+	spec.PIDDir += "/a/b"
+	a := newDaemon(t, spec)
+	b := newDaemon(t, spec)
+	if err := b.Disable(); err != nil { // makes the dirs
+		t.Fatal(err)
+	}
+	if a.Status().Enabled {
+		t.Errorf("another controller's Disable: the watcher's Status says enabled")
+	}
+}
