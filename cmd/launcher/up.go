@@ -71,8 +71,8 @@ func (c *cli) up(names []string) error {
 	signal.Notify(u.sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(u.sigs)
 	// What it prints never holds up the supervision (upout.go).
-	out := newOutQueue(c.stdout, c.stderr)
-	c.stdout, c.stderr = out.writer(0), out.writer(1)
+	out := newUpOutputs(c.stdout, c.stderr)
+	c.stdout, c.stderr = out.out, out.err
 	defer out.close(outFlushWait)
 	if c.opts.init || os.Getpid() == 1 {
 		u.chld = make(chan os.Signal, 1)

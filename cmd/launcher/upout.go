@@ -1,8 +1,8 @@
 // upout.go is up's output: what up prints is queued without waiting and
-// written by a goroutine of its own, so that a reader that stops reading
-// (a pager nobody scrolls, a terminal on hold, a stuck log collector)
-// never holds up the supervision, and one that goes away (a closed pipe)
-// neither kills up nor stops it.
+// written by a goroutine per output (stdout, stderr), so that a reader
+// that stops reading (a pager nobody scrolls, a terminal on hold, a stuck
+// log collector) never holds up the supervision, nor the other output,
+// and one that goes away (a closed pipe) neither kills up nor stops it.
 
 package main
 
@@ -25,71 +25,83 @@ const outQueueMax = 8 << 20
 // be written: a reader that does not read does not keep it from exiting.
 const outFlushWait = 2 * time.Second
 
-// outQueue holds the lines of up's two outputs (stdout, stderr) in the
-// order they were printed, until its goroutine writes them.
-type outQueue struct {
-	w    [2]io.Writer
-	max  int           // bytes that may wait (outQueueMax)
-	more chan struct{} // capacity 1: lines were queued, or close was asked
-	done chan struct{} // closed when the goroutine ends
+// catchSIGPIPE makes a write to a closed pipe fail with EPIPE instead of
+// killing the process with SIGPIPE, for the rest of the process (up ends
+// soon after its outputs do). The daemons do not inherit that: a signal
+// caught is reset to its default by exec.
+var catchSIGPIPE = sync.OnceFunc(func() { signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE) })
 
+// upOutputs are up's two outputs, each with its own queue.
+type upOutputs struct{ out, err *outQueue }
+
+// newUpOutputs starts the queues of stdout and stderr; a stdout that
+// breaks is said on stderr.
+func newUpOutputs(stdout, stderr io.Writer) *upOutputs {
+	catchSIGPIPE()
+	o := &upOutputs{err: newOutQueue(stderr, nil)}
+	o.out = newOutQueue(stdout, func(err error) {
+		fmt.Fprintf(o.err, "launcher: events are no longer printed: %v\n", err)
+	})
+	return o
+}
+
+// close waits, at most wait in all, for both queues to be written.
+func (o *upOutputs) close(wait time.Duration) {
+	deadline := time.Now().Add(wait)
+	o.out.close(time.Until(deadline))
+	o.err.close(time.Until(deadline))
+}
+
+// outQueue holds the lines of one output in the order they were printed,
+// until its goroutine writes them. Its Write never waits and never fails.
+type outQueue struct {
+	w       io.Writer
+	broke   func(error) // told once when a write fails; nil: nobody
+	max     int         // bytes that may wait (outQueueMax)
+	more    chan struct{}
+	done    chan struct{} // closed when the goroutine ends
 	mu      sync.Mutex
 	lines   []outLine
 	size    int
-	broken  [2]error // an output whose write failed: nothing more goes to it
+	broken  bool // a write failed: nothing more goes out
 	closing bool
 }
 
+// outLine is a line to write, or a note in place of lines dropped (b nil).
 type outLine struct {
-	to      int // 0 stdout, 1 stderr
 	b       []byte
-	dropped int // a note in place of the lines dropped here (b nil)
+	dropped int
 }
 
-// newOutQueue starts the goroutine that writes to stdout and stderr. A
-// write to a closed pipe then fails with EPIPE instead of killing the
-// process with SIGPIPE (for the rest of the process: up ends soon after
-// its queue does). The daemons do not inherit that: a signal caught is
-// reset to its default by exec.
-func newOutQueue(stdout, stderr io.Writer) *outQueue {
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	q := &outQueue{w: [2]io.Writer{stdout, stderr}, max: outQueueMax, more: make(chan struct{}, 1), done: make(chan struct{})}
+func newOutQueue(w io.Writer, broke func(error)) *outQueue {
+	q := &outQueue{w: w, broke: broke, max: outQueueMax, more: make(chan struct{}, 1), done: make(chan struct{})}
 	go q.run()
 	return q
 }
 
-// writer is the io.Writer of one output (0 stdout, 1 stderr): its Write
-// never waits and never fails.
-func (q *outQueue) writer(to int) io.Writer { return queueWriter{q, to} }
-
-type queueWriter struct {
-	q  *outQueue
-	to int
-}
-
-func (w queueWriter) Write(p []byte) (int, error) {
-	w.q.put(w.to, p)
-	return len(p), nil
-}
-
-// put queues a copy of p for output to, or drops it when the queue is full
-// (counted in a note in its place, written when the output gets there) or
-// the output broken.
-func (q *outQueue) put(to int, p []byte) {
+// Write queues a copy of p, or drops it when the queue is full (counted in
+// a note in its place, written when the output gets there) or the output
+// broken.
+func (q *outQueue) Write(p []byte) (int, error) {
 	q.mu.Lock()
 	switch {
-	case q.broken[to] != nil:
+	case q.broken:
 	case q.size+len(p) > q.max:
-		if n := len(q.lines); n > 0 && q.lines[n-1].b == nil && q.lines[n-1].to == to {
+		if n := len(q.lines); n > 0 && q.lines[n-1].b == nil {
 			q.lines[n-1].dropped++
 		} else {
-			q.lines = append(q.lines, outLine{to: to, dropped: 1})
+			q.lines = append(q.lines, outLine{dropped: 1})
 		}
 	default:
-		q.lines = append(q.lines, outLine{to: to, b: append([]byte(nil), p...)})
+		q.lines = append(q.lines, outLine{b: append([]byte(nil), p...)})
 		q.size += len(p)
 	}
 	q.mu.Unlock()
+	q.poke()
+	return len(p), nil
+}
+
+func (q *outQueue) poke() {
 	select {
 	case q.more <- struct{}{}:
 	default:
@@ -108,7 +120,7 @@ func (q *outQueue) run() {
 			if l.b == nil {
 				l.b = fmt.Appendf(nil, "launcher: %d lines not printed here: the output was not read as fast as it came\n", l.dropped)
 			}
-			q.write(l.to, l.b)
+			q.write(l.b)
 		}
 		if closing {
 			if len(batch) == 0 {
@@ -120,21 +132,21 @@ func (q *outQueue) run() {
 	}
 }
 
-// write writes b to output to, unless that output broke; a failure breaks
-// it, and stderr says so when stdout broke.
-func (q *outQueue) write(to int, b []byte) {
+// write writes b unless the output broke; a failure breaks it.
+func (q *outQueue) write(b []byte) {
 	q.mu.Lock()
-	broken := q.broken[to] != nil
+	broken := q.broken
 	q.mu.Unlock()
 	if broken {
 		return
 	}
-	if _, err := q.w[to].Write(b); err != nil {
+	if _, err := q.w.Write(b); err != nil {
 		q.mu.Lock()
-		q.broken[to] = err
+		q.broken = true
+		q.lines, q.size = nil, 0
 		q.mu.Unlock()
-		if to == 0 {
-			q.write(1, fmt.Appendf(nil, "launcher: events are no longer printed: %v\n", err))
+		if q.broke != nil {
+			q.broke(err)
 		}
 	}
 }
@@ -146,11 +158,8 @@ func (q *outQueue) close(wait time.Duration) {
 	q.mu.Lock()
 	q.closing = true
 	q.mu.Unlock()
-	select {
-	case q.more <- struct{}{}:
-	default:
-	}
-	t := time.NewTimer(wait)
+	q.poke()
+	t := time.NewTimer(max(wait, 0))
 	defer t.Stop()
 	select {
 	case <-q.done:

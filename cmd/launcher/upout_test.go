@@ -35,20 +35,32 @@ func (g *gate) String() string {
 	return g.buf.String()
 }
 
-// Lines go out in the order printed, both outputs together, and close
-// returns once they are out.
+// syncBuffer is a bytes.Buffer safe to read while a queue writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Lines go out in the order printed, and close returns once they are out.
 func TestOutQueueKeepsOrder(t *testing.T) {
 	var buf bytes.Buffer
-	q := newOutQueue(&buf, &buf)
-	out, errs := q.writer(0), q.writer(1)
+	q := newOutQueue(&buf, nil)
 	var want strings.Builder
 	for i := range 100 {
-		w, name := out, "out"
-		if i%3 == 0 {
-			w, name = errs, "err"
-		}
-		fmt.Fprintf(w, "%s %d\n", name, i)
-		fmt.Fprintf(&want, "%s %d\n", name, i)
+		fmt.Fprintf(q, "line %d\n", i)
+		fmt.Fprintf(&want, "line %d\n", i)
 	}
 	q.close(10 * time.Second)
 	if buf.String() != want.String() {
@@ -61,11 +73,9 @@ func TestOutQueueKeepsOrder(t *testing.T) {
 // does not wait for it longer than it is told.
 func TestOutQueueNeverWaitsForTheReader(t *testing.T) {
 	g := newGate()
-	var errs bytes.Buffer
-	q := newOutQueue(g, &errs)
+	q := newOutQueue(g, nil)
 	q.max = 100
-	w := q.writer(0)
-	fmt.Fprintln(w, "first") // taken by the goroutine, which blocks on it
+	fmt.Fprintln(q, "first") // taken by the goroutine, which blocks on it
 	select {
 	case <-g.waiting:
 	case <-time.After(10 * time.Second):
@@ -74,7 +84,7 @@ func TestOutQueueNeverWaitsForTheReader(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		for i := range 50 {
-			fmt.Fprintf(w, "line %02d\n", i) // 8 bytes each: 12 fit in 100
+			fmt.Fprintf(q, "line %02d\n", i) // 8 bytes each: 12 fit in 100
 		}
 		close(done)
 	}()
@@ -101,26 +111,59 @@ func TestOutQueueNeverWaitsForTheReader(t *testing.T) {
 	}
 }
 
+// A stdout nobody reads holds up nothing on stderr: its lines come out at
+// once, and close lets both go within its one wait.
+func TestUpOutputsStderrNotBehindStdout(t *testing.T) {
+	g := newGate()
+	var errs syncBuffer
+	o := newUpOutputs(g, &errs)
+	fmt.Fprintln(o.out, "an event") // blocks stdout's goroutine
+	<-g.waiting
+	fmt.Fprintln(o.err, "launcher: stopping")
+	waitUntil(t, func() bool { return errs.String() == "launcher: stopping\n" })
+	fmt.Fprintln(o.err, "launcher: not every daemon ended cleanly")
+	o.close(100 * time.Millisecond)
+	if got := errs.String(); got != "launcher: stopping\nlauncher: not every daemon ended cleanly\n" {
+		t.Errorf("stderr: %q", got)
+	}
+	close(g.open)
+	<-o.out.done
+}
+
 // brokenPipe fails every write with EPIPE (its reader went away).
 type brokenPipe struct{ n int }
 
 func (b *brokenPipe) Write(p []byte) (int, error) { b.n++; return 0, syscall.EPIPE }
 
 // A broken stdout is said on stderr once and written to no more.
-func TestOutQueueBrokenOutput(t *testing.T) {
+func TestUpOutputsBrokenStdout(t *testing.T) {
 	var bp brokenPipe
-	var errs bytes.Buffer
-	q := newOutQueue(&bp, &errs)
+	var errs syncBuffer
+	o := newUpOutputs(&bp, &errs)
 	for i := range 5 {
-		fmt.Fprintf(q.writer(0), "event %d\n", i)
+		fmt.Fprintf(o.out, "event %d\n", i)
 	}
-	fmt.Fprintln(q.writer(1), "launcher: a message")
-	q.close(10 * time.Second)
+	waitUntil(t, func() bool { return errs.String() != "" })
+	fmt.Fprintln(o.err, "launcher: a message")
+	o.close(10 * time.Second)
 	if bp.n != 1 {
 		t.Errorf("%d writes to the broken stdout, want 1", bp.n)
 	}
 	want := "launcher: events are no longer printed: broken pipe\nlauncher: a message\n"
 	if errs.String() != want {
 		t.Errorf("stderr:\n%s\nwant:\n%s", errs.String(), want)
+	}
+}
+
+// waitUntil waits until cond holds (checked every millisecond), for at
+// most 10 s.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met after 10s")
+		}
+		time.Sleep(time.Millisecond) // a poll interval: cond decides
 	}
 }
