@@ -181,10 +181,20 @@ func (d *Daemon) refresh(now time.Time) {
 	if k&fileStatus != 0 && d.lease < 0 {
 		before := d.rec
 		d.readRecord()
-		if r := d.rec; r.LastReason == ReasonStartFailed && r.LastError != "" && r.Since.After(before.Since) && d.m.state == Stopped {
+		r := d.rec
+		switch {
+		case d.m.state != Stopped || !r.Since.After(before.Since):
+		case r.LastReason == ReasonStartFailed && r.LastError != "":
 			// Its supervisor could not start it: no process, so no
 			// transition to see here. Said as a note, as the supervisor's.
 			d.emit(now, Stopped, Stopped, ReasonStartFailed, nil, supervisorError{r.LastError, r.Supervisor})
+		case r.GaveUp:
+			// Its supervisor gave up on it, after a crash this controller
+			// may not have seen (a process that lived a millisecond, gone
+			// before a look here): said as a note, as the supervisor's,
+			// so that a controller whose start it was (a CLI's start
+			// --wait) learns it now rather than at its timeout.
+			d.emit(now, Stopped, Stopped, ReasonGaveUp, r.LastExit, nil)
 		}
 	}
 	if k&fileSup != 0 && d.lease < 0 {

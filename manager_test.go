@@ -995,3 +995,114 @@ func TestStatusNamesTheSupervisorAtOnce(t *testing.T) {
 		t.Errorf("after Close: supervisor %d, want none", st.Supervisor)
 	}
 }
+
+// Shutdown returns once every stop's events are on Events, not only once
+// every daemon is stopped: with more events than the channel holds, those
+// that waited for room were dropped by the Close that follows, and a
+// consumer ranging over Events missed how some daemons ended. A consumer
+// that is gone is not waited for long.
+func TestShutdownDeliversEveryEvent(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	m := NewManager(Options{PIDDir: dir + "/run", LogDir: dir + "/log", EventBuffer: 1})
+	const n = 6
+	for i := range n {
+		if err := m.Add(Spec{Name: fmt.Sprintf("d%d", i), Command: []string{"sleep", "300"}, StartSecs: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stopped := make(chan map[string]bool, 1)
+	go func() { // the consumer: every daemon's end, until Events closes
+		seen := map[string]bool{}
+		for ev := range m.Events() {
+			if ev.To == Stopped && ev.From != Stopped {
+				seen[ev.Daemon] = true
+			}
+		}
+		stopped <- seen
+	}()
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range m.Daemons() {
+		killAtCleanup(t, d.PID())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := m.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	select {
+	case seen := <-stopped:
+		if len(seen) != n {
+			t.Fatalf("the consumer saw %d of %d daemons stop: %v", len(seen), n, seen)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Events not closed 20s after Close")
+	}
+}
+
+// A consumer that stopped reading holds Shutdown up for a second at most.
+func TestShutdownDoesNotWaitForAGoneConsumer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	m := NewManager(Options{PIDDir: dir + "/run", LogDir: dir + "/log", EventBuffer: 1})
+	t.Cleanup(func() { m.Close() })
+	for i := range 3 {
+		if err := m.Add(Spec{Name: fmt.Sprintf("d%d", i), Command: []string{"sleep", "300"}, StartSecs: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.Events() // asked for, never read
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range m.Daemons() {
+		killAtCleanup(t, d.PID())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := m.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("Shutdown took %v with nobody reading Events", took)
+	}
+}
+
+// A controller that only looks learns that the supervisor gave up on a
+// daemon, even when it never saw one of its processes (each lived a
+// moment, gone before it looked): an event of reason gave-up, with the
+// last exit, from the shared record.
+func TestObserverHearsTheSupervisorGiveUp(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "crashy", "fail")
+	spec.StartSecs = time.Second
+	spec.Restart, spec.RestartDelay, spec.MaxRestarts = RestartOnFailure, time.Millisecond, 1
+	observer := newDaemon(t, spec) // polled only once the supervisor gave up
+	m := newManager(t, Options{})
+	if err := m.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w := &watcher{t: t, m: m}
+	w.until("gave up", func() bool { return m.Status()[0].GaveUp })
+	heard := observer.Poll(time.Now())
+	gaveUp := func(ev Event) bool { return ev.Reason == ReasonGaveUp }
+	deadline := time.After(10 * time.Second)
+	for !slices.ContainsFunc(heard, gaveUp) {
+		select {
+		case <-observer.Wake():
+			heard = append(heard, observer.Poll(time.Now())...)
+		case <-deadline:
+			t.Fatalf("the observer heard no give-up: %v; its status %+v", heard, observer.Status())
+		}
+	}
+	if ev := heard[slices.IndexFunc(heard, gaveUp)]; ev.To != Stopped || ev.Exit == nil || ev.Exit.Code != 3 {
+		t.Errorf("the observer's gave-up event: %+v (exit %v), want stopped, exit status 3", ev, ev.Exit)
+	}
+}

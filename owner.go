@@ -39,6 +39,7 @@ type owner struct {
 	done         chan struct{} // closed by close: Run and Shutdown end with it
 	events       chan Event    // nil until asked for (lone Daemon) or made (Manager)
 	pending      []Event       // events the channel could not take yet
+	lastSent     time.Time     // when the consumer last took some (Shutdown's patience)
 	closed       bool
 	adopted      map[int]*Daemon     // live main processes that are not our children, by pid
 	adoptedDirty bool                // ... changed since the proc connector was told
@@ -292,6 +293,9 @@ loop:
 		}
 	}
 	o.pending = o.pending[:copy(o.pending, o.pending[sent:])]
+	if sent > 0 {
+		o.lastSent = time.Now()
+	}
 	switch {
 	case len(o.pending) == 0:
 		o.retryAt, o.retryDelay = time.Time{}, 0

@@ -13,7 +13,8 @@ import (
 // Run is the ready-made loop for a program without its own: it polls
 // whenever Wake fires until ctx is done, then shuts down: it stops every
 // daemon it supervises (Shutdown) and returns nil once they are all
-// stopped. Events still go to Events; read them in another goroutine.
+// stopped and their events are on Events (as Shutdown says). Events still
+// go to Events; read them in another goroutine.
 // Close afterwards; to leave the daemons running instead, Close (from
 // another goroutine) without cancelling ctx: Run then returns nil at once,
 // and the daemons go on.
@@ -53,6 +54,10 @@ func (m *Manager) isClosed() bool {
 // blocks, until they are stopped (nil) or ctx is done (ctx's error). The
 // daemons another Manager supervises are left to it. Close afterwards.
 //
+// Once they are stopped it also waits for Events to take what it could not
+// yet (more events than its buffer), while the consumer takes some each
+// second: Close drops what is left undelivered.
+//
 // Errors: ctx's error; an *Error naming the daemons still not stopped
 // when their StopTimeout and a grace period after the SIGKILL have passed
 // (a process that cannot be killed, leftovers that keep the lock); an
@@ -81,6 +86,7 @@ func (m *Manager) shutdown(ctx context.Context, bounded bool) error {
 		limit = t.C
 	}
 	wake := m.Wake()
+	var allStopped time.Time
 	for {
 		m.Poll(time.Now())
 		var left []string
@@ -90,7 +96,12 @@ func (m *Manager) shutdown(ctx context.Context, bounded bool) error {
 			}
 		}
 		if len(left) == 0 {
-			return nil
+			if allStopped.IsZero() {
+				allStopped = time.Now()
+			}
+			if !m.undelivered(allStopped) {
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -103,6 +114,27 @@ func (m *Manager) shutdown(ctx context.Context, bounded bool) error {
 		}
 	}
 }
+
+// undelivered reports whether events wait for room on Events and the
+// consumer took some within undeliveredPatience (of since, at first): a
+// consumer that went away is not waited for.
+func (m *Manager) undelivered(since time.Time) bool {
+	o := m.own
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.pending) == 0 {
+		return false
+	}
+	last := o.lastSent
+	if last.Before(since) {
+		last = since
+	}
+	return time.Since(last) < undeliveredPatience
+}
+
+// undeliveredPatience is how long shutdown waits for a consumer of Events
+// that takes nothing, with events left to deliver.
+const undeliveredPatience = time.Second
 
 // shutdownGrace is how long Run's shutdown waits after the longest
 // StopTimeout (and so after the SIGKILL) before it gives up.
