@@ -328,9 +328,13 @@ func (u *upRun) shutdown(watchdog <-chan time.Time) error {
 	// Events holds (a thousand daemons stopping), the rest wait in the
 	// Manager for the next Polls, and an end not printed is an end not
 	// judged (the exit status).
+	isMine := make(map[string]bool, len(mine))
+	for _, n := range mine {
+		isMine[n] = true
+	}
 	unseen := func() bool {
-		for _, n := range mine {
-			if d := daemonOf(m, n); d != nil && d.Status().Seq > u.seen[n] {
+		for _, st := range m.Status() { // a copy of memory, no usage read
+			if st.Seq > u.seen[st.Name] && isMine[st.Name] {
 				return true
 			}
 		}
