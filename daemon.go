@@ -228,10 +228,20 @@ func (d *Daemon) markDisabled(off bool) error {
 
 // dirLost is told by the owner's watch that the pid dir went away: the
 // next spawn makes it again, and until it is watched again Status reads
-// the disabled mark itself. The caller holds the owner's mutex.
+// the disabled mark itself. A lease held is of a file no longer there,
+// which no standby can see or take: it is given up, and taken again in a
+// pid dir made again at that path (another supervisor would take that one
+// meanwhile, and both would supervise). The caller holds the owner's
+// mutex.
 func (d *Daemon) dirLost() {
 	d.setFlag(flagDirWatched, false)
 	d.dirsMade = false
+	if d.lease >= 0 {
+		releaseLease(d.lease)
+		d.lease = -1
+		d.own.roles.Add(1)
+	}
+	d.leaseLooks = 0
 }
 
 // A Daemon's flags.

@@ -104,19 +104,7 @@ func (o *owner) poll(now time.Time) {
 				o.hub.drainTimer()
 				o.armed = time.Time{} // it fired: whatever comes next must be armed again
 			case evInotify:
-				o.hub.readChanges(func(d *Daemon, kinds fileKind) {
-					if d == nil {
-						for _, m := range o.members {
-							if m != nil {
-								m.dirty |= kinds
-								o.touch(m, markFiles)
-							}
-						}
-						return
-					}
-					d.dirty |= kinds
-					o.touch(d, markFiles)
-				})
+				o.hub.readChanges(o.filesChanged)
 			case evConnector:
 				o.readExits()
 			default:
@@ -132,6 +120,9 @@ func (o *owner) poll(now time.Time) {
 				}
 			}
 		}
+	}
+	if o.hub != nil && !o.hub.recheckAt.IsZero() && !now.Before(o.hub.recheckAt) {
+		o.hub.recheck(now, o.filesChanged)
 	}
 	for len(o.due) > 0 && !now.Before(o.due[0].due) {
 		d := heap.Pop(&o.due).(*Daemon)
@@ -167,6 +158,22 @@ func (o *owner) poll(now time.Time) {
 	if o.hub != nil {
 		o.hub.rearm()
 	}
+}
+
+// filesChanged marks which of d's files changed (every daemon's when d is
+// nil), for the round to act on. The caller holds o.mu.
+func (o *owner) filesChanged(d *Daemon, kinds fileKind) {
+	if d == nil {
+		for _, m := range o.members {
+			if m != nil {
+				m.dirty |= kinds
+				o.touch(m, markFiles)
+			}
+		}
+		return
+	}
+	d.dirty |= kinds
+	o.touch(d, markFiles)
 }
 
 // settle passes d's new events to the supervisor and the channel, lets
@@ -244,6 +251,9 @@ func (o *owner) armTimer() {
 	}
 	if !o.retryAt.IsZero() && (next.IsZero() || o.retryAt.Before(next)) {
 		next = o.retryAt
+	}
+	if at := o.hub.recheckAt; !at.IsZero() && (next.IsZero() || at.Before(next)) {
+		next = at
 	}
 	if !next.Equal(o.armed) {
 		o.hub.arm(next)

@@ -30,6 +30,9 @@ type hub struct {
 	dirs            map[string]*dirWatch   // by path
 	wds             map[int32]*dirWatch    // by inotify watch descriptor
 	pending         map[string]*pendingDir // missing pid dirs, by path (watchdir_linux.go)
+	rechecks        []*dirWatch            // pid dirs to look at again (a lock removed in them) ...
+	recheckAt       time.Time              // ... then
+	recheckN        int                    // ... the looks so far
 	fileWds         map[int32]fileWatch    // watches on single files: readiness files, logs
 
 	xw       *exitWatch // the proc connector, as root, once a non-child is adopted

@@ -195,3 +195,129 @@ func TestEnabledWithoutAWatch(t *testing.T) {
 		t.Errorf("another controller's Disable: the watcher's Status says enabled")
 	}
 }
+
+// A pid dir removed while a file in it is held open (a daemon's lock, a
+// supervisor's lease: the kernel then says nothing of the dir itself until
+// the last close) and made again is watched again: seen by a lock removed
+// with it.
+func TestWatchedDirRemovedWhileHeld(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "x", "sleep")
+	spec.StartSecs = -1
+	other := spec
+	other.Name = "other"
+	o := newDaemon(t, other)
+	if err := o.Start(nil); err != nil { // its process holds other.lock in the dir
+		t.Fatal(err)
+	}
+	waitState(t, o, Running)
+	a := newDaemon(t, spec) // the watcher
+	b := newDaemon(t, spec) // another controller
+	if err := os.RemoveAll(spec.PIDDir); err != nil {
+		t.Fatal(err)
+	}
+	byWake(t, a, "the dir removed", func() bool { return !a.flag(flagDirWatched) })
+	if err := b.Start(nil); err != nil { // makes the dir again
+		t.Fatal(err)
+	}
+	byWake(t, a, "a start in the dir made again", func() bool { return a.State() == Running && a.PID() == b.PID() })
+}
+
+// A pid dir removed and made again before the watcher looked, or given
+// with a trailing slash, or missing under a pid dir that is removed and
+// made again: each is watched, and a start there seen.
+func TestWatchedDirRemadeOddly(t *testing.T) {
+	t.Parallel()
+	for _, how := range []string{"remade before a look", "trailing slash", "under a pid dir remade"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			spec := testSpec(t, "x", "sleep")
+			spec.StartSecs = -1
+			run := spec.PIDDir
+			switch how {
+			case "trailing slash":
+				spec.PIDDir += "/sub/"
+			case "under a pid dir remade":
+				spec.PIDDir += "/sub"
+				parent := spec
+				parent.Name, parent.PIDDir = "p", run
+				newDaemon(t, parent) // watches run, with its own owner
+			}
+			a := newDaemon(t, spec)
+			if how == "under a pid dir remade" {
+				// a's own owner watches run for sub; run removed and made
+				// again, then sub made in it
+				if err := os.RemoveAll(run); err != nil {
+					t.Fatal(err)
+				}
+				a.Poll(time.Now())
+				if err := os.Mkdir(run, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				a.Poll(time.Now())
+			}
+			if how == "remade before a look" {
+				a.Poll(time.Now())
+				if err := os.RemoveAll(run); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Mkdir(run, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				a.Poll(time.Now()) // reads the removal: the dir is there again
+			}
+			b := newDaemon(t, spec)
+			if err := b.Start(nil); err != nil {
+				t.Fatal(err)
+			}
+			byWake(t, a, how, func() bool { return a.State() == Running && a.PID() == b.PID() })
+		})
+	}
+}
+
+// After Close nothing keeps the enabled mark up to date: Status reads it.
+func TestEnabledAfterClose(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "x", "sleep")
+	a, err := New(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	b := newDaemon(t, spec)
+	if err := b.Disable(); err != nil {
+		t.Fatal(err)
+	}
+	if a.Status().Enabled {
+		t.Errorf("disabled by another controller after Close: Status says enabled")
+	}
+}
+
+// A supervising Manager whose pid dir is removed (its lease, held open in
+// it, keeps the kernel from saying so) gives up that lease, watches the
+// dir made again, takes the lease there, and sees a start made there:
+// it kept the lease of a removed file, which no standby could see, and saw
+// nothing more.
+func TestSupervisorOfARemovedDir(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{})
+	spec := Spec{Name: "x", Func: "sleep", StartSecs: -1}
+	if err := m.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	x := daemonOf(m, "x")
+	spec.PIDDir, spec.LogDir = x.spec.PIDDir, x.spec.LogDir
+	m.Poll(time.Now())
+	if err := os.RemoveAll(spec.PIDDir); err != nil {
+		t.Fatal(err)
+	}
+	w := &watcher{t: t, m: m}
+	w.until("the lease given up", func() bool { return !slices.Contains(m.Supervising(), "x") })
+	b := newDaemon(t, spec)
+	if err := b.Start(nil); err != nil { // makes the dir again
+		t.Fatal(err)
+	}
+	w.until("the start seen and the lease taken again", func() bool {
+		return x.State() == Running && x.PID() == b.PID() && slices.Contains(m.Supervising(), "x")
+	})
+}

@@ -1,43 +1,47 @@
 // watchdir_linux.go is how an owner watches its pid dirs (part of the
 // hub): one inotify watch per dir, shared by its daemons, and for a pid
-// dir that does not exist (not yet, or no more) a watch on its parent
-// until it does, so that what another controller does there is seen from
-// the moment it makes the dir.
+// dir that does not exist (not yet, or no more) a watch on its nearest
+// existing ancestor until it does, so that what another controller does
+// there is seen from the moment it makes the dir.
 
 package launcher
 
 import (
 	"errors"
 	"path/filepath"
+	"slices"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
 // dirWatch is one watched dir: a pid dir with the owner's daemons in it,
-// or the parent of missing pid dirs (children), or both.
+// or an ancestor of missing pid dirs (children), or both.
 type dirWatch struct {
 	dir      string
 	wd       int32
+	dev, ino uint64 // the dir watched: one at its path with another inode replaced it
 	names    map[string]*Daemon
-	children map[string]*pendingDir // by base name: missing pid dirs in it
+	children map[string][]*pendingDir // by the name of the next dir on their way
 }
 
-// pendingDir is a pid dir that does not exist, and the daemons in it; its
-// parent's watch says when it is made (parent nil: the parent is missing
-// too, and nothing will say so).
+// pendingDir is a pid dir that does not exist, and the daemons in it. The
+// watch of its nearest existing ancestor (parent) says when the next dir
+// on its way (step) is made (parent nil: no ancestor could be watched).
 type pendingDir struct {
 	dir    string
 	names  map[string]*Daemon
 	parent *dirWatch
+	step   string
 }
 
 // inotifyMask is what a pid dir watch reports: records renamed into place,
 // files made, removed and renamed away (.disabled, FIFOs, sockets), and
 // closes of files opened for writing, which is how the release of a lock
 // or a lease shows (the close of its last fd, when its holder exits). The
-// same mask serves a parent's watch (a dir made or renamed into place),
-// so that a parent that is a pid dir too keeps one watch of one mask.
+// same mask serves an ancestor's watch (a dir made or renamed into place),
+// so that an ancestor that is a pid dir too keeps one watch of one mask.
 const inotifyMask = unix.IN_MOVED_TO | unix.IN_MOVED_FROM | unix.IN_CREATE | unix.IN_DELETE |
 	unix.IN_CLOSE_WRITE | unix.IN_DELETE_SELF | unix.IN_MOVE_SELF | unix.IN_ONLYDIR
 
@@ -52,7 +56,11 @@ func (h *hub) watch(dir string) (*dirWatch, error) {
 	}
 	w := h.wds[int32(wd)]
 	if w == nil { // else the same dir by another path
-		w = &dirWatch{dir: dir, wd: int32(wd), names: map[string]*Daemon{}, children: map[string]*pendingDir{}}
+		w = &dirWatch{dir: dir, wd: int32(wd), names: map[string]*Daemon{}, children: map[string][]*pendingDir{}}
+		var st unix.Stat_t
+		if unix.Stat(dir, &st) == nil {
+			w.dev, w.ino = uint64(st.Dev), st.Ino
+		}
 		h.wds[w.wd] = w
 	}
 	h.dirs[dir] = w
@@ -79,12 +87,14 @@ func (h *hub) forget(w *dirWatch) {
 }
 
 // watchDir watches dir for d, filed under name. A dir that does not exist
-// is watched through its parent until it does (then the daemon is told to
-// look at all its files); d's flagDirWatched says which.
+// is waited for through its nearest existing ancestor (then the daemon is
+// told to look at all its files); d's flagDirWatched says which.
 func (h *hub) watchDir(dir, name string, d *Daemon) error {
 	w, err := h.watch(dir)
 	if err != nil {
-		h.pend(dir, name, d)
+		if h.pend(dir, name, d) {
+			return nil // made meanwhile, and watched now
+		}
 		return err
 	}
 	h.unpend(dir, name)
@@ -97,13 +107,18 @@ func (h *hub) watchDir(dir, name string, d *Daemon) error {
 func (h *hub) unwatchDir(dir, name string) {
 	h.unpend(dir, name)
 	if w := h.dirs[dir]; w != nil {
+		if d := w.names[name]; d != nil {
+			d.setFlag(flagDirWatched, false) // nothing keeps its marks up to date now
+		}
 		delete(w.names, name)
 		h.drop(w)
 	}
 }
 
-// pend files d under its missing pid dir, and watches the dir's parent.
-func (h *hub) pend(dir, name string, d *Daemon) {
+// pend files d under its missing pid dir and waits for the dir through an
+// ancestor; then it looks again, and if the dir was made before the
+// ancestor's watch could see it, watches it (true).
+func (h *hub) pend(dir, name string, d *Daemon) bool {
 	d.setFlag(flagDirWatched, false)
 	if h.pending == nil {
 		h.pending = map[string]*pendingDir{}
@@ -115,10 +130,49 @@ func (h *hub) pend(dir, name string, d *Daemon) {
 	}
 	p.names[name] = d
 	if p.parent == nil {
-		if w, err := h.watch(filepath.Dir(dir)); err == nil {
-			p.parent = w
-			w.children[filepath.Base(dir)] = p
+		h.attach(p)
+	}
+	w, err := h.watch(dir)
+	if err != nil {
+		return false
+	}
+	h.unpend(dir, name)
+	w.names[name] = d
+	d.setFlag(flagDirWatched, true)
+	return true
+}
+
+// attach waits for p's next step through the watch of its nearest
+// existing ancestor.
+func (h *hub) attach(p *pendingDir) {
+	for dir := filepath.Clean(p.dir); ; {
+		parent := filepath.Dir(dir)
+		if w, err := h.watch(parent); err == nil {
+			p.parent, p.step = w, filepath.Base(dir)
+			w.children[p.step] = append(w.children[p.step], p)
+			return
 		}
+		if parent == dir {
+			return // the root: nothing to watch
+		}
+		dir = parent
+	}
+}
+
+// detach takes p out of its ancestor's watch, and drops that watch if
+// nothing needs it any more (unless keep).
+func (h *hub) detach(p *pendingDir, keep bool) {
+	w := p.parent
+	if w == nil {
+		return
+	}
+	p.parent = nil
+	w.children[p.step] = slices.DeleteFunc(w.children[p.step], func(x *pendingDir) bool { return x == p })
+	if len(w.children[p.step]) == 0 {
+		delete(w.children, p.step)
+	}
+	if !keep {
+		h.drop(w)
 	}
 }
 
@@ -133,16 +187,15 @@ func (h *hub) unpend(dir, name string) {
 		return
 	}
 	delete(h.pending, dir)
-	if w := p.parent; w != nil {
-		delete(w.children, filepath.Base(dir))
-		h.drop(w)
-	}
+	h.detach(p, false)
 }
 
-// made watches the pending dir p, which was made (or may have been): each
-// daemon watched now looks at all its files, which may have come before
-// the watch.
-func (h *hub) made(p *pendingDir, fn func(d *Daemon, kinds fileKind)) {
+// stepMade acts on a dir made on the way to the pending dir p: p itself
+// is watched if it is there (each of its daemons then looks at all its
+// files, which may have come before the watch), or waits for its next
+// step through the dir just made.
+func (h *hub) stepMade(p *pendingDir, fn func(d *Daemon, kinds fileKind)) {
+	h.detach(p, true)
 	for name, d := range p.names { // watchDir takes it out of p.names: allowed while ranging
 		if h.watchDir(p.dir, name, d) == nil {
 			fn(d, allFiles)
@@ -152,18 +205,63 @@ func (h *hub) made(p *pendingDir, fn func(d *Daemon, kinds fileKind)) {
 
 // lost acts on a pid dir whose watch is gone (the dir removed, or renamed
 // away): its daemons look at everything again and wait for a dir of that
-// path through its parent, and the dirs that waited in it, which cannot
-// be made now, wait unseen.
+// path (or watch the one made there already), and the pid dirs that
+// waited through it wait through an ancestor still there.
 func (h *hub) lost(w *dirWatch, fn func(d *Daemon, kinds fileKind)) {
 	h.forget(w)
+	for _, ps := range w.children {
+		for _, p := range ps {
+			p.parent = nil
+			h.attach(p)
+		}
+	}
+	w.children = nil
 	for name, d := range w.names {
 		d.dirLost()
 		h.pend(d.f.dir, name, d)
 		fn(d, allFiles)
 	}
-	for _, p := range w.children {
-		p.parent = nil
+}
+
+// recheck looks whether the pid dirs in rechecks are still at their paths
+// (losing those that are not), and while some are, looks again at
+// recheckDelays: an rm -rf removes the dir only after its files, after the
+// events that made this look.
+func (h *hub) recheck(now time.Time, fn func(d *Daemon, kinds fileKind)) {
+	h.rechecks = slices.DeleteFunc(h.rechecks, func(w *dirWatch) bool {
+		if h.wds[w.wd] != w {
+			return true // lost meanwhile, or no longer watched
+		}
+		if h.gone(w) {
+			unix.InotifyRmWatch(h.ifd, uint32(w.wd))
+			h.lost(w, fn)
+			return true
+		}
+		return false
+	})
+	h.recheckAt = time.Time{}
+	if len(h.rechecks) > 0 && h.recheckN < len(recheckDelays) {
+		h.recheckAt = now.Add(recheckDelays[h.recheckN])
+		h.recheckN++
+	} else {
+		h.rechecks = nil
 	}
+}
+
+// recheckDelays are when a pid dir whose lock or lease was removed is
+// looked at again, while it is still there.
+var recheckDelays = [...]time.Duration{5 * time.Millisecond, 50 * time.Millisecond, 500 * time.Millisecond}
+
+// gone reports whether the dir w watches is no longer at its path: removed
+// while something held a file in it open (a daemon its lock, a supervisor
+// its lease), which keeps the kernel from saying so (no IN_DELETE_SELF
+// until the last close), or replaced.
+func (h *hub) gone(w *dirWatch) bool {
+	var st unix.Stat_t
+	if err := unix.Stat(w.dir, &st); err != nil {
+		return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR)
+	}
+	return w.ino != 0 && (uint64(st.Dev) != w.dev || st.Ino != w.ino)
 }
 
 // allFiles is every kind: a daemon must look at all its files again.
@@ -175,6 +273,13 @@ const allFiles = ^fileKind(0)
 // that went away gives each of its daemons every kind.
 func (h *hub) readChanges(fn func(d *Daemon, kinds fileKind)) {
 	defer h.add(h.ifd, evInotify, -1)
+	var deletions []*dirWatch // pid dirs where a lock or a lease was removed: are they still there?
+	defer func() {
+		if len(deletions) > 0 {
+			h.rechecks, h.recheckN = deletions, 0
+			h.recheck(time.Now(), fn)
+		}
+	}()
 	for {
 		n, err := unix.Read(h.ifd, h.ibuf[:])
 		if errors.Is(err, unix.EINTR) {
@@ -193,7 +298,7 @@ func (h *hub) readChanges(fn func(d *Daemon, kinds fileKind)) {
 			case ev.Mask&unix.IN_Q_OVERFLOW != 0:
 				fn(nil, allFiles)
 				for _, p := range h.pending {
-					h.made(p, fn)
+					h.stepMade(p, fn)
 				}
 			case w != nil && ev.Mask&(unix.IN_IGNORED|unix.IN_MOVE_SELF) != 0:
 				// Gone, or at another path now: what is at its path is
@@ -212,14 +317,21 @@ func (h *hub) readChanges(fn func(d *Daemon, kinds fileKind)) {
 				}
 			case w == nil || name == "":
 				// A dir no longer watched.
-			case w.children[name] != nil && ev.Mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0:
-				h.made(w.children[name], fn)
+			case len(w.children[name]) > 0 && ev.Mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0:
+				for _, p := range slices.Clone(w.children[name]) {
+					h.stepMade(p, fn)
+				}
 			case name[0] == '.':
 				// A temp file.
 			default:
 				base, kind := splitFileName(name)
 				if d := w.names[base]; d != nil && kind != 0 {
 					fn(d, kind)
+				}
+				if kind&(fileLock|fileSup) != 0 && ev.Mask&unix.IN_DELETE != 0 && !slices.Contains(deletions, w) {
+					// A lock or a lease (any daemon's) is never removed
+					// but with its dir.
+					deletions = append(deletions, w)
 				}
 			}
 		}
