@@ -396,8 +396,8 @@ type action struct {
 var (
 	startAction = action{
 		request: (*launcher.Manager).Start,
-		reached: func(d *launcher.Daemon, wait bool, _ int) bool {
-			if wait || onlyListener(d) {
+		reached: func(d *launcher.Daemon, wait bool, pidBefore int) bool {
+			if wait || onlyListener(d, pidBefore) {
 				return d.State() == launcher.Running
 			}
 			return d.State() != launcher.Stopped
@@ -409,7 +409,7 @@ var (
 		stopFirst: true,
 		reached: func(d *launcher.Daemon, wait bool, pidBefore int) bool {
 			st := d.State()
-			if wait || onlyListener(d) {
+			if wait || onlyListener(d, pidBefore) {
 				return st == launcher.Running && d.PID() != pidBefore
 			}
 			return (st == launcher.Starting || st == launcher.Running) && d.PID() != pidBefore
@@ -423,13 +423,19 @@ var (
 )
 
 // onlyListener reports whether this command is the only one to hear the
-// daemon say it is ready: it uses sd_notify (ready = "notify") and no
-// supervisor runs, so its socket is bound by this command alone. A start
-// then waits for READY=1 even without --wait: after this command a
-// READY=1 would reach nobody, and the daemon would show as starting for
-// ever. (A readiness line on an fd waits in its FIFO for whoever looks.)
-func onlyListener(d *launcher.Daemon) bool {
+// daemon say it is ready: it uses sd_notify (ready = "notify"), no
+// supervisor runs, and this command spawned its process (another pid
+// than before it: the spawner binds its socket). A start then waits for
+// READY=1 even without --wait: after this command a READY=1 would reach
+// nobody, and the daemon would show as starting for ever. A process
+// started earlier, by another command, is not waited for: its socket is
+// not this command's to hear. (A readiness line on an fd waits in its
+// FIFO for whoever looks.)
+func onlyListener(d *launcher.Daemon, pidBefore int) bool {
 	if d.Spec().Ready != launcher.ReadyNotify {
+		return false
+	}
+	if pid := d.PID(); pid == 0 || pid == pidBefore {
 		return false
 	}
 	sup := d.Status().Supervisor
