@@ -516,11 +516,12 @@ func (m *Manager) Close() error {
 
 // Status returns a snapshot of every daemon, sorted by name, as of the
 // last Poll or request, like each Daemon's Status: it never waits for one
-// under way either. It makes no system call: the usage that Daemon.Status
-// reads at the call (CPUTime, RSS, and TreeCPU, TreeMemory, TreeProcs) is
-// left unread here (zero, and -1), so that it stays a copy of memory with
-// thousands of daemons; ask each Daemon for its usage. Safe for concurrent
-// use.
+// under way either. It makes no system call (but a look at the disabled
+// mark of a daemon whose pid dir is missing, which no watch keeps up to
+// date): the usage that Daemon.Status reads at the call (CPUTime, RSS, and
+// TreeCPU, TreeMemory, TreeProcs) is left unread here (zero, and -1), so
+// that it stays a copy of memory with thousands of daemons; ask each
+// Daemon for its usage. Safe for concurrent use.
 func (m *Manager) Status() []Status {
 	m.init()
 	ds := m.Daemons()

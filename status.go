@@ -133,10 +133,13 @@ func (d *Daemon) publishedInto(st *Status, now time.Time) {
 // uptime, a restart time passed. The usage is left unread (zero, and -1
 // for the tree's).
 func (d *Daemon) complete(st *Status, now time.Time) {
-	if !d.flag(flagDirWatched) {
-		d.readDisabled() // nothing tells when it changes: a look
-	}
 	st.Enabled = !d.flag(flagDisabled)
+	if !d.flag(flagDirWatched) {
+		// Nothing tells when it changes: a look (kept to itself: stored,
+		// it could undo what a round that watches the dir again read).
+		off, _ := d.f.isDisabled()
+		st.Enabled = !off
+	}
 	if !st.NextRestart.After(now) {
 		st.NextRestart = time.Time{}
 	}

@@ -296,9 +296,16 @@ func (h *hub) readChanges(fn func(d *Daemon, kinds fileKind)) {
 			w := h.wds[ev.Wd]
 			switch {
 			case ev.Mask&unix.IN_Q_OVERFLOW != 0:
+				// Lost events, maybe the removal of a dir: every daemon
+				// looks again, and every dir watched or waited for.
 				fn(nil, allFiles)
 				for _, p := range h.pending {
 					h.stepMade(p, fn)
+				}
+				for _, w := range h.wds {
+					if len(w.names) > 0 && !slices.Contains(deletions, w) {
+						deletions = append(deletions, w)
+					}
 				}
 			case w != nil && ev.Mask&(unix.IN_IGNORED|unix.IN_MOVE_SELF) != 0:
 				// Gone, or at another path now: what is at its path is
