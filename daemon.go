@@ -51,6 +51,7 @@ type Daemon struct {
 	pendingStop  inputKind // a stop asked for while busy: inStop, inForceStop, or 0
 	mainExited   bool      // proc has exited (Zombie, or Stopping a Zombie)
 	wantKnown    bool      // <name>.want existed at the last read (wantRec)
+	owesGaveUp   bool      // the record says its supervisor gave up: a note once it is stopped here
 	seq          uint64
 	queue        []Event // a lone Daemon's events not yet returned by Poll
 	fresh        []Event // events not yet passed on by the owner

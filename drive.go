@@ -169,6 +169,12 @@ func (d *Daemon) drive(now time.Time, m mark) {
 	if due := d.m.deadline(); !due.IsZero() && !now.Before(due) {
 		d.apply(input{kind: inTick}, now)
 	}
+	if d.owesGaveUp && d.m.state == Stopped {
+		d.owesGaveUp = false
+		if d.lease < 0 && d.rec.GaveUp {
+			d.emit(now, Stopped, Stopped, ReasonGaveUp, d.rec.LastExit, nil)
+		}
+	}
 }
 
 // refresh reads the files that another controller (or this one) changed.
@@ -182,19 +188,24 @@ func (d *Daemon) refresh(now time.Time) {
 		before := d.rec
 		d.readRecord()
 		r := d.rec
+		if !r.GaveUp {
+			d.owesGaveUp = false
+		}
 		switch {
-		case d.m.state != Stopped || !r.Since.After(before.Since):
-		case r.LastReason == ReasonStartFailed && r.LastError != "":
-			// Its supervisor could not start it: no process, so no
-			// transition to see here. Said as a note, as the supervisor's.
-			d.emit(now, Stopped, Stopped, ReasonStartFailed, nil, supervisorError{r.LastError, r.Supervisor})
+		case !r.Since.After(before.Since):
 		case r.GaveUp:
 			// Its supervisor gave up on it, after a crash this controller
 			// may not have seen (a process that lived a millisecond, gone
 			// before a look here): said as a note, as the supervisor's,
 			// so that a controller whose start it was (a CLI's start
-			// --wait) learns it now rather than at its timeout.
-			d.emit(now, Stopped, Stopped, ReasonGaveUp, r.LastExit, nil)
+			// --wait) learns it now rather than at its timeout; once it
+			// is stopped here too (its exit may come later in this
+			// round, or in another: drive says it then).
+			d.owesGaveUp = true
+		case d.m.state == Stopped && r.LastReason == ReasonStartFailed && r.LastError != "":
+			// Its supervisor could not start it: no process, so no
+			// transition to see here. Said as a note, as the supervisor's.
+			d.emit(now, Stopped, Stopped, ReasonStartFailed, nil, supervisorError{r.LastError, r.Supervisor})
 		}
 	}
 	if k&fileSup != 0 && d.lease < 0 {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -145,9 +146,17 @@ func (h *hub) pend(dir, name string, d *Daemon) bool {
 // attach waits for p's next step through the watch of its nearest
 // existing ancestor.
 func (h *hub) attach(p *pendingDir) {
-	for dir := filepath.Clean(p.dir); ; {
+	target := filepath.Clean(p.dir)
+	for dir, again := target, 0; ; {
 		parent := filepath.Dir(dir)
-		if w, err := h.watch(parent); err == nil {
+		if w, err := h.watch(parent); err == nil && !h.gone(w) {
+			if dir != target && isDir(dir) && again < 4 {
+				// The step was made between the look below it and this
+				// watch: wait through it instead (a few times: a dir that
+				// cannot be watched would send this round for ever).
+				dir, again = target, again+1
+				continue
+			}
 			p.parent, p.step = w, filepath.Base(dir)
 			w.children[p.step] = append(w.children[p.step], p)
 			return
@@ -157,6 +166,12 @@ func (h *hub) attach(p *pendingDir) {
 		}
 		dir = parent
 	}
+}
+
+// isDir reports whether path is a dir now.
+func isDir(path string) bool {
+	var st unix.Stat_t
+	return unix.Stat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
 }
 
 // detach takes p out of its ancestor's watch, and drops that watch if
@@ -195,11 +210,17 @@ func (h *hub) unpend(dir, name string) {
 // files, which may have come before the watch), or waits for its next
 // step through the dir just made.
 func (h *hub) stepMade(p *pendingDir, fn func(d *Daemon, kinds fileKind)) {
+	old := p.parent
+	// The old watch is kept while the daemons move (one of theirs may be
+	// the same), and dropped after unless needed.
 	h.detach(p, true)
 	for name, d := range p.names { // watchDir takes it out of p.names: allowed while ranging
 		if h.watchDir(p.dir, name, d) == nil {
 			fn(d, allFiles)
 		}
+	}
+	if old != nil && h.wds[old.wd] == old {
+		h.drop(old) // unless it is still needed
 	}
 }
 
@@ -209,13 +230,29 @@ func (h *hub) stepMade(p *pendingDir, fn func(d *Daemon, kinds fileKind)) {
 // waited through it wait through an ancestor still there.
 func (h *hub) lost(w *dirWatch, fn func(d *Daemon, kinds fileKind)) {
 	h.forget(w)
-	for _, ps := range w.children {
-		for _, p := range ps {
-			p.parent = nil
-			h.attach(p)
+	// Its ancestors may be gone with it, unsaid for the same reason (a
+	// file held open below them): those are lost first, so that nothing
+	// waits through them.
+	var gone []*dirWatch
+	for _, a := range h.wds {
+		if strings.HasPrefix(filepath.Clean(w.dir), filepath.Clean(a.dir)+"/") && h.gone(a) {
+			gone = append(gone, a)
 		}
 	}
+	for _, a := range gone {
+		if h.wds[a.wd] == a {
+			unix.InotifyRmWatch(h.ifd, uint32(a.wd))
+			h.lost(a, fn)
+		}
+	}
+	children := w.children
 	w.children = nil
+	for _, ps := range children {
+		for _, p := range ps {
+			p.parent = nil
+			h.stepMade(p, fn) // made again already, or waited for through an ancestor
+		}
+	}
 	for name, d := range w.names {
 		d.dirLost()
 		h.pend(d.f.dir, name, d)
@@ -276,7 +313,12 @@ func (h *hub) readChanges(fn func(d *Daemon, kinds fileKind)) {
 	var deletions []*dirWatch // pid dirs where a lock or a lease was removed: are they still there?
 	defer func() {
 		if len(deletions) > 0 {
-			h.rechecks, h.recheckN = deletions, 0
+			for _, w := range deletions {
+				if !slices.Contains(h.rechecks, w) {
+					h.rechecks = append(h.rechecks, w)
+				}
+			}
+			h.recheckN = 0
 			h.recheck(time.Now(), fn)
 		}
 	}()
