@@ -193,7 +193,9 @@ func (d *Daemon) refresh(now time.Time) {
 		}
 		switch {
 		case !r.Since.After(before.Since):
-		case r.GaveUp:
+		case r.GaveUp && (!before.GaveUp || r.LastReason != ReasonRequested && r.LastReason != ReasonRequestedElsewhere):
+			// (A record still saying gave-up whose news is a stop asked
+			// for is stale: another controller ran it meanwhile.)
 			// Its supervisor gave up on it, after a crash this controller
 			// may not have seen (a process that lived a millisecond, gone
 			// before a look here): said as a note, as the supervisor's,
@@ -420,6 +422,9 @@ func (d *Daemon) emit(now time.Time, from, to State, r Reason, exit *ExitStatus,
 		pid = d.proc.pid
 	}
 	ev := Event{Seq: d.seq, Time: now, Daemon: d.spec.Name, From: from, To: to, Reason: r, PID: pid, Exit: exit, Err: err}
+	if to == Starting {
+		d.owesGaveUp = false // a give-up owed is of a process before this one
+	}
 	if d.lone {
 		d.queue = append(d.queue, ev)
 	}

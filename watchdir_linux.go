@@ -154,6 +154,7 @@ func (h *hub) attach(p *pendingDir) {
 				// The step was made between the look below it and this
 				// watch: wait through it instead (a few times: a dir that
 				// cannot be watched would send this round for ever).
+				h.drop(w) // unless another needs it
 				dir, again = target, again+1
 				continue
 			}
@@ -377,9 +378,11 @@ func (h *hub) readChanges(fn func(d *Daemon, kinds fileKind)) {
 				if d := w.names[base]; d != nil && kind != 0 {
 					fn(d, kind)
 				}
-				if kind&(fileLock|fileSup) != 0 && ev.Mask&unix.IN_DELETE != 0 && !slices.Contains(deletions, w) {
+				if ev.Mask&unix.IN_DELETE != 0 && (kind&(fileLock|fileSup) != 0 || ev.Mask&unix.IN_ISDIR != 0) &&
+					!slices.Contains(deletions, w) {
 					// A lock or a lease (any daemon's) is never removed
-					// but with its dir.
+					// but with its dir, and a dir in it (another owner's
+					// pid dir, say) may be its rm -rf under way.
 					deletions = append(deletions, w)
 				}
 			}

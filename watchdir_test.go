@@ -324,3 +324,92 @@ func TestGaveUpOnceEach(t *testing.T) {
 	}
 	t.Logf("standby: %v", e2)
 }
+
+// A pid dir P of one owner, holding another owner's pid dir P/n with a
+// running daemon (its lock pins P too): rm -rf P, then a start in P made
+// again is seen by the first owner.
+func TestPinnedByNestedOtherOwner(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "y", "sleep")
+	spec.StartSecs = -1
+	nested := spec
+	nested.Name, nested.PIDDir = "n", spec.PIDDir+"/n"
+	m := newManager(t, Options{})
+	if err := m.Add(nested); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start("n"); err != nil {
+		t.Fatal(err)
+	}
+	w := &watcher{t: t, m: m}
+	w.until("running", func() bool { return m.daemon("n").State() == Running })
+	killAtCleanup(t, m.daemon("n").PID())
+	a := newDaemon(t, spec) // watches P only
+	a.Poll(time.Now())
+	if err := os.RemoveAll(spec.PIDDir); err != nil {
+		t.Fatal(err)
+	}
+	a.Poll(time.Now())
+	b := newDaemon(t, spec)
+	if err := b.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	killAtCleanup(t, b.PID())
+	byWake(t, a, "a start in the dir made again", func() bool { return a.State() == Running && a.PID() == b.PID() })
+}
+
+// An observer that saw the daemon run reads the give-up together with a
+// start by a lone controller after the supervisor closed: the gave-up
+// note is not said later for the lone controller's own stop.
+func TestOwedGaveUpStale(t *testing.T) {
+	t.Parallel()
+	spec := testSpec(t, "crashy", "sleep")
+	spec.Restart, spec.RestartDelay, spec.MaxRestarts = RestartOnFailure, time.Millisecond, 1
+	m := NewManager(Options{})
+	if err := m.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w := &watcher{t: t, m: m}
+	w.until("running", func() bool { return m.Status()[0].State == Running })
+	observer := newDaemon(t, spec)
+	heard := observer.Poll(time.Now())
+	byWake(t, observer, "running", func() bool { return observer.State() == Running })
+	for range 2 {
+		pid := m.Status()[0].PID
+		syscall.Kill(pid, syscall.SIGKILL)
+		w.until("the crash", func() bool { st := m.Status()[0]; return st.PID != pid || st.GaveUp })
+		w.until("running or given up", func() bool { st := m.Status()[0]; return st.State == Running || st.GaveUp })
+	}
+	w.until("gave up", func() bool { return m.Status()[0].GaveUp })
+	m.Close()
+	s2 := spec
+	s2.Restart = RestartNever
+	l := newDaemon(t, s2)
+	if err := l.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	killAtCleanup(t, l.PID())
+	heard = append(heard, observer.Poll(time.Now())...)
+	byWake(t, observer, "the lone start", func() bool { return observer.State() == Running && observer.PID() == l.PID() })
+	mark := len(heard)
+	l.Stop()
+	waitState(t, l, Stopped)
+	wake := observer.Wake()
+	deadline := time.After(10 * time.Second)
+	for observer.State() != Stopped {
+		select {
+		case <-wake:
+			heard = append(heard, observer.Poll(time.Now())...)
+		case <-deadline:
+			t.Fatalf("stop not seen")
+		}
+	}
+	for _, ev := range heard[mark:] {
+		if ev.Reason == ReasonGaveUp {
+			t.Errorf("gave-up note for a stop asked for: %v (all: %v)", ev, heard)
+		}
+	}
+}
