@@ -1021,17 +1021,7 @@ func TestShutdownDeliversEveryEvent(t *testing.T) {
 		}
 		stopped <- seen
 	}()
-	if err := m.Start(); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range m.Daemons() {
-		killAtCleanup(t, d.PID())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := m.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	startThenShutdown(t, m)
 	m.Close()
 	select {
 	case seen := <-stopped:
@@ -1042,6 +1032,44 @@ func TestShutdownDeliversEveryEvent(t *testing.T) {
 		t.Fatal("Events not closed 20s after Close")
 	}
 }
+
+// startThenShutdown starts m's daemons (each killed at the test's end) and
+// shuts m down, and says how long the Shutdown took.
+func startThenShutdown(t *testing.T, m *Manager) time.Duration {
+	t.Helper()
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range m.Daemons() {
+		killAtCleanup(t, d.PID())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := m.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+// hearGiveUp polls observer (by its Wake) until it has heard a gave-up
+// note, and returns what it heard (after heard).
+func hearGiveUp(t *testing.T, observer *Daemon, heard []Event) []Event {
+	t.Helper()
+	heard = append(heard, observer.Poll(time.Now())...)
+	deadline := time.After(10 * time.Second)
+	for !slices.ContainsFunc(heard, isGaveUp) {
+		select {
+		case <-observer.Wake():
+			heard = append(heard, observer.Poll(time.Now())...)
+		case <-deadline:
+			t.Fatalf("the observer heard no give-up: %v; its status %+v", heard, observer.Status())
+		}
+	}
+	return heard
+}
+
+func isGaveUp(ev Event) bool { return ev.Reason == ReasonGaveUp }
 
 // A consumer that stopped reading holds Shutdown up for a second at most.
 func TestShutdownDoesNotWaitForAGoneConsumer(t *testing.T) {
@@ -1055,19 +1083,7 @@ func TestShutdownDoesNotWaitForAGoneConsumer(t *testing.T) {
 		}
 	}
 	m.Events() // asked for, never read
-	if err := m.Start(); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range m.Daemons() {
-		killAtCleanup(t, d.PID())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	start := time.Now()
-	if err := m.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if took := time.Since(start); took > 10*time.Second {
+	if took := startThenShutdown(t, m); took > 10*time.Second {
 		t.Errorf("Shutdown took %v with nobody reading Events", took)
 	}
 }
@@ -1091,18 +1107,8 @@ func TestObserverHearsTheSupervisorGiveUp(t *testing.T) {
 	}
 	w := &watcher{t: t, m: m}
 	w.until("gave up", func() bool { return m.Status()[0].GaveUp })
-	heard := observer.Poll(time.Now())
-	gaveUp := func(ev Event) bool { return ev.Reason == ReasonGaveUp }
-	deadline := time.After(10 * time.Second)
-	for !slices.ContainsFunc(heard, gaveUp) {
-		select {
-		case <-observer.Wake():
-			heard = append(heard, observer.Poll(time.Now())...)
-		case <-deadline:
-			t.Fatalf("the observer heard no give-up: %v; its status %+v", heard, observer.Status())
-		}
-	}
-	if ev := heard[slices.IndexFunc(heard, gaveUp)]; ev.To != Stopped || ev.Exit == nil || ev.Exit.Code != 3 {
+	heard := hearGiveUp(t, observer, nil)
+	if ev := heard[slices.IndexFunc(heard, isGaveUp)]; ev.To != Stopped || ev.Exit == nil || ev.Exit.Code != 3 {
 		t.Errorf("the observer's gave-up event: %+v (exit %v), want stopped, exit status 3", ev, ev.Exit)
 	}
 }

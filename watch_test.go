@@ -25,7 +25,7 @@ func TestWatchedDirSeenAtOnce(t *testing.T) {
 	spec.StartSecs = -1
 	a := newDaemon(t, spec) // the watcher
 	b := newDaemon(t, spec) // another controller
-	wake := a.Wake()
+	a.Wake() // its wake-up goroutine runs from the start
 	// seen does the change through b, then waits, by Wake only, until cond
 	// holds for a, and says how long that took from the moment the change
 	// was in the pid dir (the time b's side took, a spawn or a process's
@@ -36,15 +36,7 @@ func TestWatchedDirSeenAtOnce(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 		start := time.Now()
-		deadline := time.After(10 * time.Second)
-		for !cond() {
-			select {
-			case <-wake:
-				a.Poll(time.Now())
-			case <-deadline:
-				t.Fatalf("%s: the watcher never saw it: %+v", what, a.Status())
-			}
-		}
+		byWake(t, a, what, cond)
 		return time.Since(start)
 	}
 	var took []time.Duration

@@ -228,38 +228,10 @@ func TestAncestorRemadeWithTheStep(t *testing.T) {
 func TestObserverThatSawItRunningHearsTheGiveUp(t *testing.T) {
 	t.Parallel()
 	spec := testSpec(t, "crashy", "sleep")
-	spec.Restart, spec.RestartDelay, spec.MaxRestarts = RestartOnFailure, time.Millisecond, 1
 	m := newManager(t, Options{})
-	if err := m.Add(spec); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w := &watcher{t: t, m: m}
-	w.until("running", func() bool { return m.Status()[0].State == Running })
-	observer := newDaemon(t, spec)
-	heard := observer.Poll(time.Now())
-	byWake(t, observer, "running", func() bool { return observer.State() == Running })
-	for range 2 {
-		pid := m.Status()[0].PID
-		syscall.Kill(pid, syscall.SIGKILL)
-		w.until("the crash", func() bool { st := m.Status()[0]; return st.PID != pid || st.GaveUp })
-		w.until("running or given up", func() bool { st := m.Status()[0]; return st.State == Running || st.GaveUp })
-	}
-	w.until("gave up", func() bool { return m.Status()[0].GaveUp })
-	heard = append(heard, observer.Poll(time.Now())...)
-	gaveUp := func(ev Event) bool { return ev.Reason == ReasonGaveUp }
-	deadline := time.After(5 * time.Second)
-	for !slices.ContainsFunc(heard, gaveUp) {
-		select {
-		case <-observer.Wake():
-			heard = append(heard, observer.Poll(time.Now())...)
-		case <-deadline:
-			t.Fatalf("the observer heard no give-up: %v; its status %+v", heard, observer.Status())
-		}
-	}
-	if n := len(slices.DeleteFunc(slices.Clone(heard), func(ev Event) bool { return !gaveUp(ev) })); n != 1 {
+	w, observer, heard := seenThenGivenUp(t, m, spec)
+	heard = hearGiveUp(t, observer, heard)
+	if n := len(slices.DeleteFunc(slices.Clone(heard), func(ev Event) bool { return !isGaveUp(ev) })); n != 1 {
 		t.Errorf("%d gave-up notes: %v", n, heard)
 	}
 	var mine []Event
@@ -364,28 +336,11 @@ func TestPinnedByNestedOtherOwner(t *testing.T) {
 func TestOwedGaveUpStale(t *testing.T) {
 	t.Parallel()
 	spec := testSpec(t, "crashy", "sleep")
-	spec.Restart, spec.RestartDelay, spec.MaxRestarts = RestartOnFailure, time.Millisecond, 1
 	m := NewManager(Options{})
-	if err := m.Add(spec); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w := &watcher{t: t, m: m}
-	w.until("running", func() bool { return m.Status()[0].State == Running })
-	observer := newDaemon(t, spec)
-	heard := observer.Poll(time.Now())
-	byWake(t, observer, "running", func() bool { return observer.State() == Running })
-	for range 2 {
-		pid := m.Status()[0].PID
-		syscall.Kill(pid, syscall.SIGKILL)
-		w.until("the crash", func() bool { st := m.Status()[0]; return st.PID != pid || st.GaveUp })
-		w.until("running or given up", func() bool { st := m.Status()[0]; return st.State == Running || st.GaveUp })
-	}
-	w.until("gave up", func() bool { return m.Status()[0].GaveUp })
+	_, observer, heard := seenThenGivenUp(t, m, spec)
 	m.Close()
 	s2 := spec
+	s2.Restart, s2.RestartDelay, s2.MaxRestarts = RestartOnFailure, time.Millisecond, 1
 	s2.Restart = RestartNever
 	l := newDaemon(t, s2)
 	if err := l.Start(nil); err != nil {
@@ -412,4 +367,32 @@ func TestOwedGaveUpStale(t *testing.T) {
 			t.Errorf("gave-up note for a stop asked for: %v (all: %v)", ev, heard)
 		}
 	}
+}
+
+// seenThenGivenUp has m supervise spec (restarted once on failure, then
+// given up), has observer (a Daemon of the same spec) see it run, and
+// kills it until m gives up, observer not polled meanwhile. It returns
+// m's watcher, observer, and what observer heard until it saw it run.
+func seenThenGivenUp(t *testing.T, m *Manager, spec Spec) (*watcher, *Daemon, []Event) {
+	t.Helper()
+	spec.Restart, spec.RestartDelay, spec.MaxRestarts = RestartOnFailure, time.Millisecond, 1
+	if err := m.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w := &watcher{t: t, m: m}
+	w.until("running", func() bool { return m.Status()[0].State == Running })
+	observer := newDaemon(t, spec)
+	heard := observer.Poll(time.Now())
+	byWake(t, observer, "running", func() bool { return observer.State() == Running })
+	for range 2 {
+		pid := m.Status()[0].PID
+		syscall.Kill(pid, syscall.SIGKILL)
+		w.until("the crash", func() bool { st := m.Status()[0]; return st.PID != pid || st.GaveUp })
+		w.until("running or given up", func() bool { st := m.Status()[0]; return st.State == Running || st.GaveUp })
+	}
+	w.until("gave up", func() bool { return m.Status()[0].GaveUp })
+	return w, observer, heard
 }

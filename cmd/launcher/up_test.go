@@ -586,16 +586,19 @@ func TestUpOutputNeverHoldsItUp(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
+			exited := make(chan error, 1)
+			waited := make(chan struct{}) // closed once its Wait returned
+			go func() {
+				err := cmd.Wait()
+				close(waited)
+				exited <- err
+			}()
 			t.Cleanup(func() {
-				if cmd.ProcessState == nil {
-					cmd.Process.Kill()
-					cmd.Wait()
-				}
+				cmd.Process.Kill() // through its pidfd: nothing once it is reaped
+				<-waited
 				var b bytes.Buffer
 				run([]string{"-c", cfg, "force-stop", "--wait", "--timeout", "10s"}, &b, &b)
 			})
-			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait() }()
 			deadline := time.After(30 * time.Second)
 			for n := 0; n < 100; n = restartsOf(t, cfg, "crasher") {
 				select {
