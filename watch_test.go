@@ -25,7 +25,7 @@ func TestWatchedDirSeenAtOnce(t *testing.T) {
 	spec.StartSecs = -1
 	a := newDaemon(t, spec) // the watcher
 	b := newDaemon(t, spec) // another controller
-	a.Wake() // its wake-up goroutine runs from the start
+	a.Wake()                // its wake-up goroutine runs from the start
 	// seen does the change through b, then waits, by Wake only, until cond
 	// holds for a, and says how long that took from the moment the change
 	// was in the pid dir (the time b's side took, a spawn or a process's
