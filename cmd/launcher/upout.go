@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"reflect"
 	"sync"
 	"syscall"
 	"time"
@@ -35,9 +36,14 @@ var catchSIGPIPE = sync.OnceFunc(func() { signal.Notify(make(chan os.Signal, 1),
 type upOutputs struct{ out, err *outQueue }
 
 // newUpOutputs starts the queues of stdout and stderr; a stdout that
-// breaks is said on stderr.
+// breaks is said on stderr. Where both are the same file (2>&1) one queue
+// serves both, so that their lines keep the order they were printed in.
 func newUpOutputs(stdout, stderr io.Writer) *upOutputs {
 	catchSIGPIPE()
+	if sameFile(stdout, stderr) {
+		q := newOutQueue(stdout, nil)
+		return &upOutputs{out: q, err: q}
+	}
 	o := &upOutputs{err: newOutQueue(stderr, nil)}
 	o.out = newOutQueue(stdout, func(err error) {
 		fmt.Fprintf(o.err, "launcher: events are no longer printed: %v\n", err)
@@ -45,11 +51,28 @@ func newUpOutputs(stdout, stderr io.Writer) *upOutputs {
 	return o
 }
 
+// sameFile reports whether a and b are one open file, or one file opened
+// twice (a terminal, a pipe, a log file).
+func sameFile(a, b io.Writer) bool {
+	fa, okA := a.(*os.File)
+	fb, okB := b.(*os.File)
+	if okA && okB {
+		sa, errA := fa.Stat()
+		sb, errB := fb.Stat()
+		return errA == nil && errB == nil && os.SameFile(sa, sb)
+	}
+	// Another writer (a test's buffer): the same one, by pointer.
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	return va.Kind() == reflect.Pointer && vb.Kind() == reflect.Pointer && va.Pointer() == vb.Pointer()
+}
+
 // close waits, at most wait in all, for both queues to be written.
 func (o *upOutputs) close(wait time.Duration) {
 	deadline := time.Now().Add(wait)
 	o.out.close(time.Until(deadline))
-	o.err.close(time.Until(deadline))
+	if o.err != o.out {
+		o.err.close(time.Until(deadline))
+	}
 }
 
 // outQueue holds the lines of one output in the order they were printed,

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -165,5 +167,32 @@ func waitUntil(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met after 10s")
 		}
 		time.Sleep(time.Millisecond) // a poll interval: cond decides
+	}
+}
+
+// Where stdout and stderr are one file (2>&1), one queue serves both: the
+// lines keep the order they were printed in.
+func TestUpOutputsOneFileOneOrder(t *testing.T) {
+	f, err := os.Create(t.TempDir() + "/up.out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dup, err := os.OpenFile(f.Name(), os.O_WRONLY|os.O_APPEND, 0) // as a shell's 2>&1 of a file opened twice
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dup.Close()
+	var buf syncBuffer
+	for _, c := range []struct {
+		what     string
+		out, err io.Writer
+		one      bool
+	}{{"one file opened twice", f, dup, true}, {"one buffer", &buf, &buf, true}, {"two buffers", &buf, &syncBuffer{}, false}} {
+		o := newUpOutputs(c.out, c.err)
+		if one := o.out == o.err; one != c.one {
+			t.Errorf("%s: one queue %v, want %v", c.what, one, c.one)
+		}
+		o.close(10 * time.Second)
 	}
 }
