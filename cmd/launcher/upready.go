@@ -40,10 +40,17 @@ func (u *upRun) notifyState() {
 func (u *upRun) statusText() string {
 	counts := map[string]int{}
 	sup := u.m.Supervising()
+	mine := make(map[string]bool, len(sup))
 	for _, n := range sup {
-		d := daemonOf(u.m, n)
-		key := d.State().String()
-		if d.State() == launcher.Stopped && d.Status().GaveUp {
+		mine[n] = true
+	}
+	all := u.m.Status() // one copy of memory, not a Status (a /proc read) per daemon
+	for _, st := range all {
+		if !mine[st.Name] {
+			continue
+		}
+		key := st.State.String()
+		if st.State == launcher.Stopped && st.GaveUp {
 			key = "gave up"
 		}
 		counts[key]++
@@ -54,7 +61,7 @@ func (u *upRun) statusText() string {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
 		}
 	}
-	if standby := len(u.m.Daemons()) - len(sup); standby > 0 {
+	if standby := len(all) - len(sup); standby > 0 {
 		parts = append(parts, fmt.Sprintf("standing by for %d", standby))
 	}
 	if len(parts) == 0 {
