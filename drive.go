@@ -191,23 +191,26 @@ func (d *Daemon) refresh(now time.Time) {
 		if !r.GaveUp {
 			d.owesGaveUp = false
 		}
-		switch {
-		case !r.Since.After(before.Since):
-		case r.GaveUp && (!before.GaveUp || r.LastReason != ReasonRequested && r.LastReason != ReasonRequestedElsewhere):
-			// (A record still saying gave-up whose news is a stop asked
-			// for is stale: another controller ran it meanwhile.)
-			// Its supervisor gave up on it, after a crash this controller
-			// may not have seen (a process that lived a millisecond, gone
-			// before a look here): said as a note, as the supervisor's,
-			// so that a controller whose start it was (a CLI's start
-			// --wait) learns it now rather than at its timeout; once it
-			// is stopped here too (its exit may come later in this
-			// round, or in another: drive says it then).
-			d.owesGaveUp = true
-		case d.m.state == Stopped && r.LastReason == ReasonStartFailed && r.LastError != "":
-			// Its supervisor could not start it: no process, so no
-			// transition to see here. Said as a note, as the supervisor's.
-			d.emit(now, Stopped, Stopped, ReasonStartFailed, nil, supervisorError{r.LastError, r.Supervisor})
+		if r.Since.After(before.Since) {
+			if d.m.state == Stopped && r.LastReason == ReasonStartFailed && r.LastError != "" {
+				// Its supervisor could not start it: no process, so no
+				// transition to see here. Said as a note, as the
+				// supervisor's.
+				d.emit(now, Stopped, Stopped, ReasonStartFailed, nil, supervisorError{r.LastError, r.Supervisor})
+			}
+			if r.GaveUp && (!before.GaveUp || r.LastReason != ReasonRequested && r.LastReason != ReasonRequestedElsewhere) {
+				// Its supervisor gave up on it (after the failure just
+				// said, if so), after a crash this controller may not have
+				// seen (a process that lived a millisecond, gone before a
+				// look here): said as a note, as the supervisor's, so that
+				// a controller whose start it was (a CLI's start --wait)
+				// learns it now rather than at its timeout; once it is
+				// stopped here too (its exit may come later in this round,
+				// or in another: drive says it then). A record still saying
+				// gave-up whose news is a stop asked for is stale: another
+				// controller ran it meanwhile.
+				d.owesGaveUp = true
+			}
 		}
 	}
 	if k&fileSup != 0 && d.lease < 0 {

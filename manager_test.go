@@ -1033,6 +1033,29 @@ func TestShutdownDeliversEveryEvent(t *testing.T) {
 	}
 }
 
+// An observer that reads the supervisor's failure to start and its
+// give-up in one look (not polled in between: one record says both) hears
+// both, the failure first, with its error. (It heard only the give-up, in
+// one load run of TestSupervisorCannotExec.)
+func TestObserverHearsStartFailureAndGiveUp(t *testing.T) {
+	t.Parallel()
+	m := newManager(t, Options{})
+	spec := Spec{Name: "missing", Command: []string{"/nonexistent/prog"}, Restart: RestartOnFailure,
+		RestartDelay: time.Nanosecond, MaxRestarts: 1, PIDDir: m.opts.PIDDir, LogDir: m.opts.LogDir}
+	if err := m.Add(spec); err != nil {
+		t.Fatal(err)
+	}
+	observer := newDaemon(t, spec) // polled only once the supervisor gave up
+	m.Start()                      // fails: ErrExec
+	w := &watcher{t: t, m: m}
+	w.until("gave up", func() bool { return m.Status()[0].GaveUp })
+	heard := hearGiveUp(t, observer, nil)
+	failed := slices.IndexFunc(heard, func(ev Event) bool { return ev.Reason == ReasonStartFailed && errors.Is(ev.Err, ErrExec) })
+	if failed < 0 || failed > slices.IndexFunc(heard, isGaveUp) {
+		t.Errorf("the observer heard %v: want the start failure (ErrExec), then the give-up", heard)
+	}
+}
+
 // startThenShutdown starts m's daemons (each killed at the test's end) and
 // shuts m down, and says how long the Shutdown took.
 func startThenShutdown(t *testing.T, m *Manager) time.Duration {
