@@ -122,11 +122,12 @@ func (d *Daemon) checkLog(now time.Time) {
 // Follower holds it, the rotation waits for the next look: Poll never
 // waits. The copy is bounded by the log's size.
 func (d *Daemon) rotateLog() {
+	log := d.f.logPath()
 	var st unix.Stat_t
-	if unix.Stat(d.f.logPath(), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if unix.Stat(log, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return
 	}
-	fd, err := unix.Open(d.f.logPath(), unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	fd, err := unix.Open(log, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return
 	}
@@ -148,10 +149,10 @@ func (d *Daemon) rotateLog() {
 	}
 	keep := d.spec.LogBackups
 	if keep > 0 {
-		d.shiftBackups(keep)
+		shiftLogBackups(log, keep)
 		// The head goes to a new .1 whole or not at all (a Follower never
 		// sees half of it).
-		if err := writeAtomicWith(d.f.logPath()+".1", func(out int) error { return copyRange(fd, out, 0, cut) }); err != nil {
+		if err := writeAtomicWith(log+".1", func(out int) error { return copyRange(fd, out, 0, cut) }); err != nil {
 			return
 		}
 	}
@@ -161,19 +162,19 @@ func (d *Daemon) rotateLog() {
 	}
 	// No collapse here: copy the rest too, then truncate.
 	if keep > 0 {
-		if unix.Fstat(fd, &st) != nil || appendRange(fd, d.f.logPath()+".1", cut, st.Size) != nil {
+		if unix.Fstat(fd, &st) != nil || appendRange(fd, log+".1", cut, st.Size) != nil {
 			return
 		}
 	}
 	unix.Ftruncate(fd, 0)
 }
 
-// shiftBackups renames <log>.i to <log>.i+1 for i = keep-1 ... 1, dropping
+// shiftLogBackups renames <log>.i to <log>.i+1 for i = keep-1 ... 1, dropping
 // <log>.keep.
-func (d *Daemon) shiftBackups(keep int) {
-	os.Remove(d.f.logPath() + "." + strconv.Itoa(keep))
+func shiftLogBackups(log string, keep int) {
+	os.Remove(log + "." + strconv.Itoa(keep))
 	for i := keep - 1; i >= 1; i-- {
-		os.Rename(d.f.logPath()+"."+strconv.Itoa(i), d.f.logPath()+"."+strconv.Itoa(i+1))
+		os.Rename(log+"."+strconv.Itoa(i), log+"."+strconv.Itoa(i+1))
 	}
 }
 

@@ -336,7 +336,7 @@ func TestPinnedByNestedOtherOwner(t *testing.T) {
 func TestOwedGaveUpStale(t *testing.T) {
 	t.Parallel()
 	spec := testSpec(t, "crashy", "sleep")
-	m := NewManager(Options{})
+	m := newManager(t, Options{}) // its cleanup stops what it started, should the test end early
 	_, observer, heard := seenThenGivenUp(t, m, spec)
 	m.Close()
 	s2 := spec
